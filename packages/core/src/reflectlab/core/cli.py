@@ -1,0 +1,152 @@
+"""The ``platform`` command.
+
+Exit codes: 0 done; 1 a study failed (the others still ran and were logged); 2 bad input (one line, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import NoReturn
+
+from reflectlab.core.errors import UserError
+
+DEFAULT_RESULTS = "reflectlab-results"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{self.prog}: {message}")
+
+
+def _quiet() -> None:
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore")
+
+
+def cmd_list(_: argparse.Namespace) -> int:
+    from reflectlab.core.registry import ALL
+    from reflectlab.core.runner import get_inquiry
+
+    print("inquiries:")
+    for name in ALL["inquiries"].names():
+        inquiry = get_inquiry(name)
+        print(f"  {name:<18} {inquiry.description}  [{ALL['inquiries'].source(name)}]")
+        for study_name, study in inquiry.studies.items():
+            print(f"    {name}/{study_name:<24} {study.side:<12} {study.description}")
+    for kind, reg in ALL.items():
+        if kind == "inquiries":
+            continue
+        names = reg.names()
+        print(f"{kind}: " + (", ".join(f"{n} [{reg.source(n)}]" for n in names) if names else "(none installed)"))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from reflectlab.core.models.embedded import EMBEDDED, reflectlab_home
+
+    if args.prepare:
+        for m in EMBEDDED.values():
+            if m.installed() and not m.cached():
+                print(f"converting {m.name} from its GGUF (once) ...", flush=True)
+                m.materialize()
+
+    print(f"embedded models (cache: {reflectlab_home() / 'models'}):")
+    for m in EMBEDDED.values():
+        state = "installed" if m.installed() else f"not installed ({m.install_line})"
+        if m.installed():
+            state += ", cached" if m.cached() else ", not yet converted (first use converts the GGUF)"
+        kind = "post-trained" if m.post_trained else "base"
+        print(f"  {m.name:<24} {kind:<13} {state}")
+        print(f"  {'':<24} {m.description}")
+    print("any transformers model folder or model-hub name also works: model.name=<path or name>")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from reflectlab.core.runner import run
+    from reflectlab.core.synthesis import format_finding
+
+    result = run(args.target, args.overrides)
+    print(f"\n{len(result.findings)} findings in {result.seconds:.0f}s (run {result.run_id}):")
+    for f in result.findings:
+        print("  " + format_finding(f))
+    print(f"\nresults: {result.results_dir} (MLflow store {result.tracking_uri})")
+    print(f"see them: platform show {result.run_id[:8]} --results-dir {result.results_dir}")
+    if result.failed:
+        print(
+            f"failed studies: {', '.join(result.failed)} (tracebacks in their runs' error.txt)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from reflectlab.core.findings import Finding
+    from reflectlab.core.synthesis import format_finding
+    from reflectlab.core.tracking import TAG_STUDY, Tracker
+
+    tracker = Tracker(args.results_dir)
+    run = tracker.get_run(args.run)
+    info = run.info
+    seconds = run.data.metrics.get("wall_seconds")
+    print(f"run {info.run_id}  {info.run_name}  status {info.status}" + (f"  {seconds:.0f}s" if seconds else ""))
+    children = tracker.children(info.run_id) or [run]
+    for child in sorted(children, key=lambda r: r.info.start_time):
+        study = child.data.tags.get(TAG_STUDY, child.info.run_name)
+        secs = child.data.metrics.get("wall_seconds")
+        print(f"  {study}: {child.info.status}" + (f" in {secs:.0f}s" if secs else "") + f"  (run {child.info.run_id})")
+        for rec in tracker.read_json_artifact(child.info.run_id, "findings.json") or []:
+            print("    " + format_finding(Finding.from_dict(rec)))
+    return 0
+
+
+def cmd_synthesize(args: argparse.Namespace) -> int:
+    from reflectlab.core.synthesis import format_table, latest_findings
+    from reflectlab.core.tracking import Tracker
+
+    print(format_table(latest_findings(Tracker(args.results_dir))))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="platform", description="reflectlab: does self-reflection arise from light training pressure?")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("list", help="inquiries, studies and components installed").set_defaults(fn=cmd_list)
+    m = sub.add_parser("models", help="embedded models and whether each is installed and cached")
+    m.add_argument("--prepare", action="store_true", help="convert installed embedded models to the local cache")
+    m.set_defaults(fn=cmd_models)
+    r = sub.add_parser("run", help="run an inquiry or one study: platform run <inquiry>[/<study>] [key=value ...]")
+    r.add_argument("target")
+    r.add_argument("overrides", nargs="*", help="config overrides, e.g. preset=smoke seed=3 model.name=...")
+    r.set_defaults(fn=cmd_run)
+    s = sub.add_parser("show", help="a run's studies and findings")
+    s.add_argument("run", help="run id (or prefix), run name, or 'latest'")
+    s.add_argument("--results-dir", default=DEFAULT_RESULTS)
+    s.set_defaults(fn=cmd_show)
+    y = sub.add_parser("synthesize", help="latest findings per model and side")
+    y.add_argument("--results-dir", default=DEFAULT_RESULTS)
+    y.set_defaults(fn=cmd_synthesize)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _quiet()
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.fn(args))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished studies are kept and logged", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,314 @@
+"""The ``hf`` backend: transformers on CPU or GPU, with internals (hidden states, steering).
+
+Generation is a plain decoding loop over transformers' KV cache: left padding, one random generator per row,
+log-probabilities gathered only for the chosen tokens, and rows dropped from the batch as they finish.
+Teacher-forced scoring runs the decoder once and applies the vocabulary projection in chunks to the positions
+being scored only, so a batch's full logits (about 6 GB for 32 x 128 tokens) are never held at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from reflectlab.core.errors import UserError
+from reflectlab.core.models.base import Generation, Model, Prompt, SamplingParams, Scored
+
+_LOGIT_BUDGET = 1 << 25  # floats of vocabulary-sized activations held at once (128 MB)
+
+
+class _StopForward(Exception):
+    pass
+
+
+def _block_output(output: Any) -> torch.Tensor:
+    return output[0] if isinstance(output, tuple) else output
+
+
+class HFModel(Model):
+    backend_name = "hf"
+    has_internals = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._model: Any = None
+
+    # ----------------------------------------------------------------- loading
+    @property
+    def hf_model(self) -> Any:
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    def _load(self) -> Any:
+        from transformers import AutoModelForCausalLM
+
+        dtype = getattr(torch, self.spec.dtype, None)
+        if not isinstance(dtype, torch.dtype):
+            raise UserError(f"model.dtype {self.spec.dtype!r} is not a torch dtype (try float32, bfloat16)")
+        try:
+            model: Any = AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype)
+        except OSError as exc:
+            raise UserError(f"cannot load model {self.spec.name!r}: {str(exc).splitlines()[0]}") from exc
+        if self.spec.adapter:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, self.spec.adapter)
+        model.to(self.spec.device)
+        model.eval()
+        return model
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self.spec.device)
+
+    @property
+    def eos_ids(self) -> set[int]:
+        ids: set[int] = set()
+        tok = self.tokenizer
+        if tok.eos_token_id is not None:
+            ids.add(int(tok.eos_token_id))
+        gen_eos = getattr(getattr(self.hf_model, "generation_config", None), "eos_token_id", None)
+        if isinstance(gen_eos, int):
+            ids.add(gen_eos)
+        elif gen_eos:
+            ids.update(int(i) for i in gen_eos)
+        for special in ("<|im_end|>", "<end_of_turn>", "<|eot_id|>"):
+            tid = tok.convert_tokens_to_ids(special)
+            if isinstance(tid, int) and tid != tok.unk_token_id and tid >= 0:
+                ids.add(tid)
+        return ids
+
+    @property
+    def decoder(self) -> Any:
+        return self.hf_model.get_decoder()
+
+    @property
+    def layers(self) -> Any:
+        return self.decoder.layers
+
+    def _project(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Final hidden states -> float32 logits (with the model's soft-capping, if any)."""
+        logits = self.hf_model.get_output_embeddings()(hidden).float()
+        cap = getattr(self.hf_model.config, "final_logit_softcapping", None)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
+    def _left_pad(self, rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        pad = int(self.tokenizer.pad_token_id)
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            if r:
+                ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
+                mask[i, width - len(r) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        return ids.to(self.device), mask.to(self.device), positions.to(self.device)
+
+    # ----------------------------------------------------------------- generation
+    @torch.inference_mode()
+    def _generate_ids(self, rows: list[list[int]], params: SamplingParams, seeds: list[int]) -> list[Generation]:
+        from transformers import DynamicCache
+
+        model = self.hf_model
+        eos = torch.tensor(sorted(self.eos_ids), dtype=torch.long, device=self.device)
+        ids, mask, positions = self._left_pad(rows)
+        generators = [torch.Generator().manual_seed(s % (1 << 63)) for s in seeds]
+        tokens: list[list[int]] = [[] for _ in rows]
+        logprobs: list[list[float]] = [[] for _ in rows]
+        finish = ["length"] * len(rows)
+        active = list(range(len(rows)))  # original row index of each batch row still decoding
+        cache = DynamicCache(config=model.config)
+        step_input, step_pos = ids, positions
+        for _ in range(params.max_new_tokens):
+            out = model(
+                input_ids=step_input,
+                attention_mask=mask,
+                position_ids=step_pos,
+                cache=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            logits = out.logits[:, -1, :].float()
+            logp = torch.log_softmax(logits, dim=-1)
+            chosen = self._choose(logits, params, [generators[r] for r in active])
+            chosen_lp = logp.gather(1, chosen[:, None])[:, 0]
+            done = torch.isin(chosen, eos)
+            keep: list[int] = []
+            for b, row in enumerate(active):
+                tokens[row].append(int(chosen[b]))
+                logprobs[row].append(float(chosen_lp[b]))
+                if bool(done[b]) or (params.stop and self._hit_stop(tokens[row], params.stop)):
+                    finish[row] = "stop"
+                else:
+                    keep.append(b)
+            if not keep:
+                break
+            step_input = chosen[:, None]
+            step_pos = step_pos[:, -1:] + 1
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            if len(keep) < len(active):
+                # Drop finished rows: they would otherwise be computed until the longest row ends.
+                sel = torch.tensor(keep, dtype=torch.long, device=self.device)
+                cache.batch_select_indices(sel)
+                step_input, step_pos, mask = step_input[sel], step_pos[sel], mask[sel]
+                active = [active[b] for b in keep]
+        results = []
+        for row in range(len(rows)):
+            text = str(self.tokenizer.decode(tokens[row], skip_special_tokens=True))
+            if params.stop:
+                cut = min((text.find(s) for s in params.stop if s in text), default=-1)
+                if cut >= 0:
+                    text = text[:cut]
+            results.append(
+                Generation(text=text, token_ids=tokens[row], logprobs=logprobs[row], finish_reason=finish[row])
+            )
+        return results
+
+    @staticmethod
+    def _choose(logits: torch.Tensor, params: SamplingParams, generators: list[torch.Generator]) -> torch.Tensor:
+        if params.temperature <= 0:
+            return logits.argmax(dim=-1)
+        probs = torch.softmax(logits / params.temperature, dim=-1)
+        if params.top_p < 1.0:
+            sorted_p, order = probs.sort(dim=-1, descending=True)
+            drop = sorted_p.cumsum(-1) - sorted_p > params.top_p
+            sorted_p = sorted_p.masked_fill(drop, 0.0)
+            probs = torch.zeros_like(probs).scatter(1, order, sorted_p)
+        picks = [torch.multinomial(probs[b], 1, generator=g) for b, g in enumerate(generators)]
+        return torch.cat(picks).to(logits.device)
+
+    def _hit_stop(self, tokens: list[int], stop: tuple[str, ...]) -> bool:
+        tail = self.tokenizer.decode(tokens[-16:], skip_special_tokens=True)
+        return any(s in tail for s in stop)
+
+    # ----------------------------------------------------------------- scoring
+    @torch.inference_mode()
+    def _score_ids(self, pairs: list[tuple[list[int], list[int]]]) -> list[Scored]:
+        full = [p + c for p, c in pairs]
+        width = max(len(r) for r in full)
+        pad = int(self.tokenizer.pad_token_id)
+        ids = torch.full((len(full), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, r in enumerate(full):  # right padding: positions stay 0..n-1
+            ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+            mask[i, : len(r)] = 1
+        hidden = self.decoder(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).last_hidden_state
+        rows, cols, targets, owners = [], [], [], []
+        for i, (p, c) in enumerate(pairs):
+            start = max(len(p), 1)  # the first token of a continuation with no prefix has nothing to condition on
+            for j in range(start, len(p) + len(c)):
+                rows.append(i)
+                cols.append(j - 1)
+                targets.append(full[i][j])
+                owners.append(i)
+        lp_all, ent_all = self._chunked_logprobs(hidden, rows, cols, targets)
+        out = [Scored(token_ids=[], logprobs=[], entropies=[]) for _ in pairs]
+        for k, i in enumerate(owners):
+            out[i].token_ids.append(targets[k])
+            out[i].logprobs.append(lp_all[k])
+            out[i].entropies.append(ent_all[k])
+        return out
+
+    def _chunked_logprobs(
+        self, hidden: torch.Tensor, rows: list[int], cols: list[int], targets: list[int]
+    ) -> tuple[list[float], list[float]]:
+        if not rows:
+            return [], []
+        vocab = int(self.hf_model.get_output_embeddings().weight.shape[0])
+        chunk = max(1, _LOGIT_BUDGET // vocab)
+        r = torch.tensor(rows, device=hidden.device)
+        c = torch.tensor(cols, device=hidden.device)
+        t = torch.tensor(targets, device=hidden.device)
+        lps, ents = [], []
+        for s in range(0, len(rows), chunk):
+            h = hidden[r[s : s + chunk], c[s : s + chunk]]
+            logp = torch.log_softmax(self._project(h), dim=-1)
+            lps.append(logp.gather(1, t[s : s + chunk, None])[:, 0])
+            ents.append(-(logp.exp() * logp).sum(-1))
+        return torch.cat(lps).tolist(), torch.cat(ents).tolist()
+
+    @torch.inference_mode()
+    def _next_token_logprobs_ids(self, rows: list[list[int]], option_ids: list[list[int]]) -> list[list[float]]:
+        ids, mask, positions = self._left_pad(rows)
+        hidden = self.decoder(input_ids=ids, attention_mask=mask, position_ids=positions).last_hidden_state
+        logp = torch.log_softmax(self._project(hidden[:, -1, :]), dim=-1)
+        cols = [torch.logsumexp(logp[:, torch.tensor(v, device=logp.device)], dim=-1) for v in option_ids]
+        return torch.stack(cols, dim=1).tolist()
+
+    # ----------------------------------------------------------------- internals
+    @torch.inference_mode()
+    def hidden_states(
+        self, prompts: Sequence[Prompt], layers: Sequence[int], positions: Sequence[int] | None = None
+    ) -> np.ndarray:
+        n_layers = len(self.layers)
+        for layer in layers:
+            if not 0 <= layer <= n_layers:
+                raise UserError(f"layer {layer} is out of range: {self.name} has layers 0..{n_layers}")
+        positions = list(positions) if positions is not None else [-1] * len(prompts)
+        rows = [self.encode(p) for p in prompts]
+        out = np.zeros((len(rows), len(layers), int(self.hf_model.config.hidden_size)), dtype=np.float32)
+        deepest = max(layers)
+        bs = max(1, self.spec.batch_size)
+        for start in range(0, len(rows), bs):
+            batch = rows[start : start + bs]
+            ids, mask, pos = self._left_pad(batch)
+            width = ids.shape[1]
+            captured: dict[int, torch.Tensor] = {}
+
+            def grab(layer: int, store: dict[int, torch.Tensor] = captured) -> Any:
+                def hook(_m: Any, _inp: Any, output: Any) -> None:
+                    store[layer] = _block_output(output).detach()
+                    if layer == deepest:
+                        raise _StopForward
+
+                return hook
+
+            handles = []
+            if 0 in layers:
+                handles.append(self.decoder.embed_tokens.register_forward_hook(grab(0)))
+            handles += [self.layers[layer - 1].register_forward_hook(grab(layer)) for layer in layers if layer > 0]
+            try:
+                self.decoder(input_ids=ids, attention_mask=mask, position_ids=pos)
+            except _StopForward:
+                pass
+            finally:
+                for h in handles:
+                    h.remove()
+            self.work_tokens += int(mask.sum())
+            for b, row in enumerate(batch):
+                p = positions[start + b]
+                idx = width + p if p < 0 else width - len(row) + p
+                for li, layer in enumerate(layers):
+                    out[start + b, li] = captured[layer][b, idx].float().cpu().numpy()
+        return out
+
+    def _install_steering(self, vectors: Mapping[int, Any], scale: float, last_n: int | None) -> Any:
+        handles = []
+        n_layers = len(self.layers)
+        for layer, vec in vectors.items():
+            if not 1 <= layer <= n_layers:
+                raise UserError(f"steering layer {layer} is out of range: {self.name} has blocks 1..{n_layers}")
+            v = torch.as_tensor(np.asarray(vec), dtype=self.hf_model.dtype, device=self.device) * scale
+
+            def hook(_m: Any, _inp: Any, output: Any, v: torch.Tensor = v) -> Any:
+                hidden = _block_output(output)
+                if last_n is None:
+                    hidden = hidden + v
+                else:
+                    hidden = hidden.clone()
+                    hidden[:, -last_n:, :] += v
+                return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+
+            handles.append(self.layers[layer - 1].register_forward_hook(hook))
+
+        def remove() -> None:
+            for h in handles:
+                h.remove()
+
+        return remove

@@ -1,0 +1,21 @@
+"""How a model is named: a spec that is also the ``model`` section of every run config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class ModelSpec:
+    """A causal LM to load.
+
+    ``name`` is an embedded model (``platform models``), a local folder (transformers format or a folder with one
+    ``.gguf`` file), or a model-hub name, which is the only case that downloads anything.
+    """
+
+    name: str = "smollm2-135m-instruct"
+    backend: str = "hf"
+    dtype: str = "float32"
+    device: str = "cpu"
+    adapter: str | None = None
+    batch_size: int = 16

@@ -1,0 +1,192 @@
+"""Run an inquiry (or one of its studies): config -> MLflow parent run -> one nested run per study.
+
+A study that raises is logged as FAILED with its traceback and the others still run (exit code 1); bad input
+(:class:`UserError`) stops the run (exit code 2); an interrupt marks the runs KILLED. Finished studies are logged
+as they finish, so nothing finished is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from reflectlab.core.cache import Cache
+from reflectlab.core.config import build_config, flatten
+from reflectlab.core.errors import UserError
+from reflectlab.core.findings import Finding, write_findings
+from reflectlab.core.inquiry import Inquiry, RunContext
+from reflectlab.core.models.loader import resolve_path
+from reflectlab.core.models.spec import ModelSpec
+from reflectlab.core.tracking import TAG_INQUIRY, TAG_KIND, TAG_MODEL, TAG_PRESET, TAG_STUDY, Tracker
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    findings: list[Finding] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    results_dir: Path = Path(".")
+    tracking_uri: str = ""
+    seconds: float = 0.0
+
+
+def get_inquiry(name: str) -> Inquiry:
+    from reflectlab.core.registry import inquiries
+
+    cls = inquiries.get(name)
+    inquiry = cls() if isinstance(cls, type) else cls
+    if not isinstance(inquiry, Inquiry):
+        raise UserError(f"inquiry {name!r} is registered but is not a reflectlab Inquiry")
+    return inquiry
+
+
+def _check_model(spec: ModelSpec) -> None:
+    """Fail fast (exit 2) on a model that cannot be resolved, before any run is opened."""
+    from reflectlab.core.registry import backends
+
+    backends.get(spec.backend).check_available()
+    resolve_path(spec)
+
+
+def run(target: str, overrides: list[str], *, echo: Any = print) -> RunResult:
+    inquiry_name, _, study_name = target.partition("/")
+    inquiry = get_inquiry(inquiry_name)
+    cfg = build_config(inquiry.config_class(), inquiry.presets(), overrides, only_study=study_name or None)
+    spec = ModelSpec(**OmegaConf.to_container(cfg.model))  # type: ignore[arg-type]
+    _check_model(spec)
+    for name in cfg.studies:
+        if name not in inquiry.studies:
+            raise UserError(f"inquiry {inquiry.name!r} has no implementation for study {name!r}")
+
+    results_dir = Path(cfg.results_dir).expanduser().resolve()
+    tracker = Tracker(results_dir)
+    cache = Cache(results_dir / "cache.sqlite") if cfg.cache else None
+    experiment = cfg.experiment or f"reflectlab/{inquiry.name}"
+    tags = {TAG_INQUIRY: inquiry.name, TAG_MODEL: spec.name, TAG_PRESET: str(cfg.preset)}
+    run_label = f"{inquiry.name}{'/' + study_name if study_name else ''} · {spec.name} · {cfg.preset}"
+    parent = tracker.start(experiment, run_label, {**tags, TAG_KIND: "inquiry"})
+    tracker.log_params(parent, flatten(cfg))
+    result = RunResult(run_id=parent, results_dir=results_dir, tracking_uri=tracker.uri)
+    started = time.time()
+    models: dict[str, Any] = {}
+    status = "FINISHED"
+    echo(f"run {parent} · {run_label}")
+    try:
+        with tracker.staging() as stage:
+            (stage / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+            for study_key, study_cls in inquiry.studies.items():
+                study_cfg = cfg.studies.get(study_key)
+                if study_cfg is None or not study_cfg.enabled:
+                    continue
+                result.findings += _run_study(
+                    tracker,
+                    experiment,
+                    parent,
+                    tags,
+                    inquiry,
+                    study_key,
+                    study_cls,
+                    study_cfg,
+                    cfg,
+                    spec,
+                    cache,
+                    models,
+                    result,
+                    echo,
+                )
+            write_findings(result.findings, stage / "findings.json")
+            tracker.log_artifacts(parent, stage)
+        if result.failed:
+            status = "FAILED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    except UserError:
+        status = "FAILED"
+        raise
+    finally:
+        result.seconds = time.time() - started
+        tracker.log_metrics(parent, {"wall_seconds": result.seconds})
+        tracker.end(parent, status)
+        if cache is not None:
+            cache.close()
+    return result
+
+
+def _run_study(
+    tracker: Tracker,
+    experiment: str,
+    parent: str,
+    tags: dict[str, str],
+    inquiry: Inquiry,
+    study_key: str,
+    study_cls: type,
+    study_cfg: Any,
+    cfg: Any,
+    spec: ModelSpec,
+    cache: Cache | None,
+    models: dict[str, Any],
+    result: RunResult,
+    echo: Any,
+) -> list[Finding]:
+    study = study_cls()
+    child = tracker.start(
+        experiment,
+        f"{inquiry.name}/{study_key}",
+        {**tags, TAG_KIND: "study", TAG_STUDY: f"{inquiry.name}/{study_key}"},
+        parent=parent,
+    )
+    tracker.log_params(child, {f"study.{k}": v for k, v in flatten(study_cfg).items()})
+    t0 = time.time()
+    work0 = sum(m.work_tokens for m in models.values())
+    status = "FINISHED"
+    findings: list[Finding] = []
+    with tracker.staging() as out_dir:
+        ctx = RunContext(
+            model_spec=spec,
+            seed=int(cfg.seed),
+            out_dir=out_dir,
+            cache=cache,
+            tracker=tracker,
+            run_id=child,
+            config=cfg,
+            _models=models,
+        )
+        try:
+            echo(f"  study {inquiry.name}/{study_key} ...")
+            findings = study.run(ctx, study_cfg)
+            write_findings(findings, out_dir / "findings.json")
+            metrics: dict[str, float] = {}
+            for f in findings:
+                metrics[f.metric] = f.value
+                metrics[f"{f.metric}.ci_low"] = f.ci_low
+                metrics[f"{f.metric}.ci_high"] = f.ci_high
+            tracker.log_metrics(child, metrics)
+        except (KeyboardInterrupt, UserError):
+            status = "KILLED" if sys.exc_info()[0] is KeyboardInterrupt else "FAILED"
+            raise
+        except Exception as exc:
+            status = "FAILED"
+            result.failed.append(study_key)
+            (out_dir / "error.txt").write_text(traceback.format_exc())
+            echo(
+                f"  study {inquiry.name}/{study_key} FAILED: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            )
+        finally:
+            seconds = time.time() - t0
+            tracker.log_metrics(
+                child, {"wall_seconds": seconds, "model_work_tokens": float(ctx.model_work_tokens - work0)}
+            )
+            (out_dir / "timing.json").write_text(json.dumps({"wall_seconds": seconds}))
+            tracker.log_artifacts(child, out_dir)
+            tracker.end(child, status)
+    if status == "FINISHED":
+        echo(f"  study {inquiry.name}/{study_key} done in {time.time() - t0:.0f}s: {len(findings)} findings")
+    return findings

@@ -1,0 +1,67 @@
+import json
+import math
+
+import pytest
+
+from reflectlab.core.findings import Finding, read_findings, verdict_for, write_findings
+from reflectlab.core.stats import Estimate
+
+CONTRACT = {
+    "study",
+    "metric",
+    "value",
+    "ci_low",
+    "ci_high",
+    "n",
+    "control",
+    "control_value",
+    "side",
+    "verdict",
+    "model",
+}
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "control", "direction", "expected"),
+    [
+        (0.6, 0.8, 0.5, "greater", "present"),  # whole interval above the control
+        (0.49, 0.53, 0.5, "greater", "absent"),  # inside the margin: equivalent to the control
+        (0.2, 0.4, 0.5, "greater", "absent"),  # whole interval on the wrong side
+        (0.45, 0.7, 0.5, "greater", "inconclusive"),  # straddles the control, wider than the margin
+        (0.2, 0.4, 0.5, "less", "present"),
+        (0.6, 0.8, 0.5, "less", "absent"),
+        (-0.01, 0.02, 0.0, "greater", "absent"),
+        (math.nan, math.nan, 0.5, "greater", "inconclusive"),
+    ],
+)
+def test_verdict_rule(low: float, high: float, control: float, direction: str, expected: str) -> None:
+    assert verdict_for(low, high, control, direction=direction, margin=0.05) == expected
+
+
+def test_verdict_rejects_unknown_direction() -> None:
+    with pytest.raises(ValueError):
+        verdict_for(0.1, 0.2, 0.0, direction="up")
+
+
+def _finding(**kw: object) -> Finding:
+    base = dict(study="s/t", metric="m", control="chance", control_value=0.5, side="recognition", model="tiny")
+    base.update(kw)
+    return Finding.from_estimate(Estimate(0.7, 0.6, 0.8, 40), **base)  # type: ignore[arg-type]
+
+
+def test_finding_computes_its_verdict_and_validates_side() -> None:
+    assert _finding().verdict == "present"
+    with pytest.raises(ValueError):
+        _finding(side="introspection")
+
+
+def test_findings_json_follows_the_contract(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    nan = Finding("s/t", "m2", math.nan, math.nan, math.nan, 0, "chance", 0.5, "correction", "tiny")
+    path = tmp_path / "findings.json"
+    write_findings([_finding(), nan], path)
+    records = json.loads(path.read_text())
+    assert all(set(r) >= CONTRACT for r in records)
+    assert records[1]["value"] is None and records[1]["verdict"] == "inconclusive"
+    back = read_findings(path)
+    assert back[0] == _finding()
+    assert math.isnan(back[1].value)

@@ -1,0 +1,184 @@
+"""The hf backend against plain transformers on a tiny random Llama."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from reflectlab.core.cache import Cache
+from reflectlab.core.models.base import SamplingParams
+from reflectlab.core.models.loader import load_model
+from reflectlab.core.models.spec import ModelSpec
+
+PROMPTS = [
+    "The quick brown fox",
+    "Write two sentences about the ocean.",
+    "one two",
+    "Was this answer sampled at a high or a low temperature? Answer with one word",
+]
+
+
+def _model(path: Path, cache: Cache | None = None, batch_size: int = 8):  # type: ignore[no-untyped-def]
+    return load_model(ModelSpec(name=str(path), batch_size=batch_size), cache)
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_dir: Path):  # type: ignore[no-untyped-def]
+    return AutoModelForCausalLM.from_pretrained(tiny_dir).eval(), AutoTokenizer.from_pretrained(tiny_dir)
+
+
+def _hf_greedy(ref, prompt_ids: list[int], n: int) -> list[int]:  # type: ignore[no-untyped-def]
+    model, _ = ref
+    out = model.generate(
+        torch.tensor([prompt_ids]), max_new_tokens=n, do_sample=False, eos_token_id=None, pad_token_id=0
+    )
+    return out[0, len(prompt_ids) :].tolist()
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 8])
+def test_greedy_matches_plain_transformers(tiny_dir: Path, reference, batch_size: int) -> None:  # type: ignore[no-untyped-def]
+    model = _model(tiny_dir, batch_size=batch_size)
+    gens = model.generate(PROMPTS, SamplingParams(max_new_tokens=12))
+    for prompt, g in zip(PROMPTS, gens, strict=True):
+        expected = _hf_greedy(reference, model.encode(prompt), 12)
+        n = len(g.token_ids)
+        assert g.token_ids == expected[:n]
+        assert g.finish_reason == ("length" if n == 12 else "stop")
+
+
+def test_logprobs_of_chosen_tokens_match_a_forward_pass(tiny_dir: Path, reference) -> None:  # type: ignore[no-untyped-def]
+    model = _model(tiny_dir)
+    g = model.generate(PROMPTS[:1], SamplingParams(max_new_tokens=6))[0]
+    ids = model.encode(PROMPTS[0]) + g.token_ids
+    with torch.no_grad():
+        logp = torch.log_softmax(reference[0](torch.tensor([ids])).logits[0].float(), -1)
+    start = len(ids) - len(g.token_ids)
+    expected = [float(logp[start - 1 + k, t]) for k, t in enumerate(g.token_ids)]
+    np.testing.assert_allclose(g.logprobs, expected, atol=1e-4)
+
+
+def test_sampling_is_seeded_per_row_and_independent_of_batching(tiny_dir: Path) -> None:
+    params = SamplingParams(max_new_tokens=10, temperature=1.0)
+    a = _model(tiny_dir, batch_size=8).generate(PROMPTS, params, seed=5)
+    b = _model(tiny_dir, batch_size=1).generate(PROMPTS, params, seed=5)
+    c = _model(tiny_dir, batch_size=8).generate(PROMPTS, params, seed=6)
+    assert [g.token_ids for g in a] == [g.token_ids for g in b]
+    assert [g.token_ids for g in a] != [g.token_ids for g in c]
+
+
+def test_cache_answers_repeats_and_never_crosses_seed_or_temperature(tiny_dir: Path, tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache.sqlite")
+    model = _model(tiny_dir, cache)
+    hot = SamplingParams(max_new_tokens=8, temperature=1.5)
+    first = model.generate(PROMPTS, hot, seed=1)
+    work = model.work_tokens
+    again = _model(tiny_dir, cache).generate(PROMPTS, hot, seed=1)
+    assert [g.to_dict() for g in again] == [g.to_dict() for g in first]
+    fresh = _model(tiny_dir, cache)
+    other_seed = fresh.generate(PROMPTS, hot, seed=2)
+    assert fresh.work_tokens > 0 and work > 0
+    assert [g.token_ids for g in other_seed] != [g.token_ids for g in first]
+    fresh2 = _model(tiny_dir, cache)
+    fresh2.generate(PROMPTS, SamplingParams(max_new_tokens=8, temperature=0.7), seed=1)
+    assert fresh2.work_tokens > 0  # another temperature is a miss
+    fresh3 = _model(tiny_dir, cache)
+    fresh3.generate(PROMPTS, hot, seed=1)
+    assert fresh3.work_tokens == 0  # the repeat did no model work
+
+
+def test_score_matches_a_plain_forward_pass(tiny_dir: Path, reference) -> None:  # type: ignore[no-untyped-def]
+    model = _model(tiny_dir, batch_size=2)
+    conts = ["high or low", "the moon and the ocean, two sentences", "yes"]
+    ctxs = ["Write two sentences about the ocean.", "The quick brown fox", None]
+    for placement in ("assistant", "user", "raw"):
+        scored = model.score(conts, ctxs, placement=placement)  # type: ignore[arg-type]
+        for ctx, cont, s in zip(ctxs, conts, scored, strict=True):
+            prefix = model._placement_prefix(ctx, placement)  # type: ignore[arg-type]
+            cont_ids = model.tokenizer(cont, add_special_tokens=False)["input_ids"]
+            ids = prefix + cont_ids
+            with torch.no_grad():
+                logp = torch.log_softmax(reference[0](torch.tensor([ids])).logits[0].float(), -1)
+            start = max(len(prefix), 1)
+            exp_lp = [float(logp[j - 1, ids[j]]) for j in range(start, len(ids))]
+            exp_ent = [float(-(logp[j - 1].exp() * logp[j - 1]).sum()) for j in range(start, len(ids))]
+            assert s.token_ids == ids[start:]
+            np.testing.assert_allclose(s.logprobs, exp_lp, atol=1e-4)
+            np.testing.assert_allclose(s.entropies, exp_ent, atol=1e-4)
+
+
+def test_placements_put_the_text_where_asked(tiny_dir: Path) -> None:
+    model = _model(tiny_dir)
+    decode = model.tokenizer.decode
+    assert decode(model._placement_prefix("Hi", "assistant")).endswith("<|im_start|>assistant\n")
+    assert "<|im_start|>user\nHi<|im_end|>" in decode(model._placement_prefix("Hi", "assistant"))
+    assert decode(model._placement_prefix(None, "user")) == "<|im_start|>user\n"
+    assert decode(model._placement_prefix("Hi there", "raw")) == "Hi there"
+
+
+def test_models_without_a_chat_template_use_a_plain_dialogue(tiny_base_dir: Path) -> None:
+    model = _model(tiny_base_dir)
+    assert not model.has_chat_template
+    text, templated = model.render([{"role": "user", "content": "Hi"}])
+    assert text == "User: Hi\nAssistant:" and not templated
+    assert model.generate(["one two"], SamplingParams(max_new_tokens=3))[0].token_ids
+
+
+def test_next_token_logprobs_match_a_forward_pass(tiny_dir: Path, reference) -> None:  # type: ignore[no-untyped-def]
+    model = _model(tiny_dir, batch_size=3)
+    lp = model.next_token_logprobs(PROMPTS, ["high", "low"])
+    probs = model.option_probs(PROMPTS, ["high", "low"])
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
+    for i, prompt in enumerate(PROMPTS):
+        ids = model.encode(prompt)
+        with torch.no_grad():
+            logp = torch.log_softmax(reference[0](torch.tensor([ids])).logits[0, -1].float(), -1)
+        for j, opt in enumerate(["high", "low"]):
+            variants = model._option_token_ids(opt)
+            assert len(variants) >= 1
+            expected = float(torch.logsumexp(logp[variants], 0))
+            assert lp[i, j] == pytest.approx(expected, abs=1e-4)
+
+
+def test_hidden_states_match_output_hidden_states(tiny_dir: Path, reference) -> None:  # type: ignore[no-untyped-def]
+    model = _model(tiny_dir, batch_size=4)
+    layers = [0, 1, 3]
+    positions = [-1, 0, -2, 2]
+    states = model.hidden_states(PROMPTS, layers, positions)
+    assert states.shape == (len(PROMPTS), 3, 64)
+    for i, prompt in enumerate(PROMPTS):
+        ids = model.encode(prompt)
+        with torch.no_grad():
+            hs = reference[0](torch.tensor([ids]), output_hidden_states=True).hidden_states
+        for k, layer in enumerate(layers):
+            np.testing.assert_allclose(states[i, k], hs[layer][0, positions[i]].numpy(), atol=1e-4)
+
+
+def test_steering_changes_outputs_inside_the_block_only(tiny_dir: Path, tmp_path: Path) -> None:
+    model = _model(tiny_dir, Cache(tmp_path / "c.sqlite"))
+    before = model.next_token_logprobs(PROMPTS, ["high", "low"])
+    rng = np.random.default_rng(0)
+    with model.steer({2: rng.normal(0, 4.0, 64)}):
+        steered = model.next_token_logprobs(PROMPTS, ["high", "low"])
+        states = model.hidden_states(PROMPTS[:1], [1, 2])
+    after = model.next_token_logprobs(PROMPTS, ["high", "low"])
+    assert not np.allclose(before, steered, atol=1e-3)
+    np.testing.assert_allclose(before, after)
+    plain = model.hidden_states(PROMPTS[:1], [1, 2])
+    np.testing.assert_allclose(states[:, 0], plain[:, 0], atol=1e-5)  # layer 1 is before the injection
+    assert not np.allclose(states[:, 1], plain[:, 1])
+    with model.steer({2: np.zeros(64)}):
+        zero = model.next_token_logprobs(PROMPTS, ["high", "low"])
+    np.testing.assert_allclose(zero, before, atol=1e-5)
+
+
+def test_stop_strings_end_a_row(tiny_dir: Path) -> None:
+    model = _model(tiny_dir)
+    free = model.generate(PROMPTS[:1], SamplingParams(max_new_tokens=12))[0]
+    assert len(free.text.strip()) >= 2, "the seeded random model is expected to produce some text"
+    stop = free.text.strip()[:2]
+    cut = model.generate(PROMPTS[:1], SamplingParams(max_new_tokens=12, stop=(stop,)))[0]
+    assert cut.finish_reason == "stop" and stop not in cut.text
