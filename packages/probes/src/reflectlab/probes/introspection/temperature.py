@@ -1,0 +1,253 @@
+"""Study ``introspection/temperature`` (RESEARCH.md §2.1): can a model tell, from its own text, whether it was
+sampled at a low or a high temperature, better than another model can (privileged access), and better than a
+non-introspective baseline (how surprising the text is)?
+
+Pipeline: build matched prompts (topics x two prompt styles) -> generate each at a low and a high temperature ->
+judges read P("high") vs P("low") from logits, both answer orders -> the surprisal baseline -> measure -> findings.
+
+Judges see the same neutral wording ("the assistant wrote"), so self and cross judging differ only in the judge.
+Accuracies use a threshold fitted on a held-out split of topics (the same procedure for every judge) and are
+measured on the other split; AUROCs need no threshold and use every item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, ClassVar
+
+import numpy as np
+
+from reflectlab.core.config import StudyConfig
+from reflectlab.core.findings import Finding
+from reflectlab.core.inquiry import RunContext, Study
+from reflectlab.core.models.base import Model, Prompt, SamplingParams
+from reflectlab.core.models.embedded import other_embedded
+from reflectlab.core.stats import accuracy_ci, auroc, auroc_ci, paired_auroc_diff_ci
+from reflectlab.probes.self_report import order_bias, two_way_choice
+from reflectlab.probes.surprisal import mean_surprisal
+
+STYLES = {
+    "neutral": "Write two sentences about {topic}.",
+    "wild": "Be wildly creative, surprising and unpredictable! Write two sentences about {topic}.",
+}
+
+JUDGE_QUESTION = (
+    'The assistant was asked: "{request}"\n'
+    'The assistant answered: "{text}"\n\n'
+    "Text sampled at a low temperature is predictable and plain; at a high temperature it is erratic and odd. "
+    "Was this answer sampled at a high or a low temperature? Answer with one word: {first} or {second}."
+)
+
+
+@dataclass
+class TemperatureConfig(StudyConfig):
+    n_topics: int = 28
+    low_temperature: float = 0.3
+    high_temperature: float = 1.5
+    max_new_tokens: int = 40
+    cross_judge: str = "auto"  # another model's name or path; "auto" = the other embedded model
+    fit_fraction: float = 0.5  # share of topics used to fit accuracy thresholds
+    margin: float = 0.05  # smallest AUROC/accuracy difference that matters (verdict "absent" inside it)
+
+
+def load_topics(n: int) -> list[str]:
+    text = resources.files("reflectlab.probes.introspection").joinpath("topics.txt").read_text()
+    topics = [t.strip() for t in text.splitlines() if t.strip()]
+    if n > len(topics):
+        raise ValueError(f"n_topics={n} but only {len(topics)} topics ship with the study")
+    return topics[:n]
+
+
+@dataclass
+class Item:
+    topic: str
+    style: str
+    temperature: float
+    hot: int  # 1 when sampled at the high temperature
+    request: str
+    text: str = ""
+
+
+def build_items(cfg: TemperatureConfig) -> list[Item]:
+    items = []
+    for topic in load_topics(cfg.n_topics):
+        for style, template in STYLES.items():
+            for hot, temp in ((0, cfg.low_temperature), (1, cfg.high_temperature)):
+                items.append(Item(topic, style, temp, hot, template.format(topic=topic)))
+    return items
+
+
+def generate_texts(model: Model, items: list[Item], cfg: TemperatureConfig, seed: int) -> None:
+    for temp in (cfg.low_temperature, cfg.high_temperature):
+        group = [it for it in items if it.temperature == temp]
+        params = SamplingParams(max_new_tokens=cfg.max_new_tokens, temperature=temp)
+        gens = model.generate(
+            [[{"role": "user", "content": it.request}] for it in group],
+            params,
+            seed=seed,
+            desc=f"sample T={temp}",
+        )
+        for it, g in zip(group, gens, strict=True):
+            it.text = " ".join(g.text.split())  # one line, so the judge prompt keeps its shape
+
+
+def judge(model: Model, items: list[Item]) -> tuple[np.ndarray, float]:
+    """P(high) per item from the judge's logits, averaged over both answer orders; and its order bias."""
+
+    def prompt(i: int, first: str, second: str) -> Prompt:
+        q = JUDGE_QUESTION.format(request=items[i].request, text=items[i].text, first=first, second=second)
+        return [{"role": "user", "content": q}]
+
+    p_high, per_order = two_way_choice(model, prompt, len(items), "high", "low")
+    return p_high, order_bias(per_order)
+
+
+def fit_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The cut that maximises accuracy of ``score > cut`` on the fitting split."""
+    values = np.unique(scores)
+    cuts = np.concatenate([[values[0] - 1.0], (values[:-1] + values[1:]) / 2, [values[-1] + 1.0]])
+    accs = [np.mean((scores > c) == labels) for c in cuts]
+    return float(cuts[int(np.argmax(accs))])
+
+
+class TemperatureStudy(Study):
+    name = "temperature"
+    side = "recognition"
+    description = "judge own sampling temperature: self vs cross-model vs surprisal baseline"
+
+    judges: ClassVar[tuple[str, ...]] = ("self", "cross", "surprisal")
+
+    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+        subject = ctx.model()
+        cross_name = other_embedded(subject.name) if cfg.cross_judge == "auto" else str(cfg.cross_judge)
+        cross = ctx.model(cross_name)
+        items = build_items(cfg)
+        generate_texts(subject, items, cfg, ctx.seed)
+
+        scores: dict[str, np.ndarray] = {}
+        scores["self"], bias_self = judge(subject, items)
+        scores["cross"], bias_cross = judge(cross, items)
+        scores["surprisal"] = mean_surprisal(subject, [it.text for it in items], [it.request for it in items])
+        hot = np.array([it.hot for it in items])
+        wild = np.array([int(it.style == "wild") for it in items])
+
+        # Split by topic: thresholds fitted on one part, accuracy measured on the other.
+        topics = sorted({it.topic for it in items})
+        rng = np.random.default_rng(ctx.seed)
+        fit_topics = set(rng.permutation(topics)[: max(1, round(len(topics) * cfg.fit_fraction))])
+        fit = np.array([it.topic in fit_topics for it in items])
+        evaluate = ~fit if (~fit).any() else fit  # a single topic: fit and measure on the same items
+
+        model_name = subject.name
+        common: dict[str, Any] = {"study": "introspection/temperature", "side": "recognition", "model": model_name}
+        b, seed = int(cfg.n_bootstrap), ctx.seed
+        findings: list[Finding] = []
+        thresholds = {}
+        for name in self.judges:
+            s = scores[name]
+            cut = fit_threshold(s[fit], hot[fit])
+            thresholds[name] = cut
+            correct = (s[evaluate] > cut) == hot[evaluate]
+            judge_label = {
+                "self": model_name,
+                "cross": cross.name,
+                "surprisal": f"surprisal under {model_name}",
+            }[name]
+            findings.append(
+                Finding.from_estimate(
+                    accuracy_ci(correct, seed=seed, n_resamples=b),
+                    metric=f"{name}_accuracy",
+                    control="chance",
+                    control_value=0.5,
+                    margin=cfg.margin,
+                    details={"judge": judge_label, "threshold": cut, "split": "held-out topics"},
+                    **common,
+                )
+            )
+            findings.append(
+                Finding.from_estimate(
+                    auroc_ci(s, hot, seed=seed, n_resamples=b),
+                    metric=f"{name}_auroc",
+                    control="chance",
+                    control_value=0.5,
+                    margin=cfg.margin,
+                    details={"judge": judge_label},
+                    **common,
+                )
+            )
+        findings.append(
+            Finding.from_estimate(
+                paired_auroc_diff_ci(scores["self"], scores["cross"], hot, seed=seed, n_resamples=b),
+                metric="privileged_access",
+                control=f"cross-model judge ({cross.name})",
+                control_value=0.0,
+                margin=cfg.margin,
+                primary=True,
+                details={"definition": "AUROC(self judge) - AUROC(cross judge), paired over items"},
+                **common,
+            )
+        )
+        findings.append(
+            Finding.from_estimate(
+                paired_auroc_diff_ci(scores["self"], scores["surprisal"], hot, seed=seed, n_resamples=b),
+                metric="self_vs_surprisal",
+                control="surprisal baseline",
+                control_value=0.0,
+                margin=cfg.margin,
+                details={"definition": "AUROC(self judge) - AUROC(mean surprisal), paired over items"},
+                **common,
+            )
+        )
+        findings.append(
+            Finding.from_estimate(
+                auroc_ci(scores["self"], wild, seed=seed, n_resamples=b),
+                metric="style_confound",
+                control="chance",
+                control_value=0.5,
+                margin=cfg.margin,
+                details={
+                    "definition": "AUROC of the self judge's P(high) for the prompt style (wild vs neutral); "
+                    "present = the report follows the prompt's style",
+                    "style_auroc_within_low_T": _safe_auroc(scores["self"], wild, hot == 0),
+                    "style_auroc_within_high_T": _safe_auroc(scores["self"], wild, hot == 1),
+                },
+                **common,
+            )
+        )
+
+        ctx.log_metrics(
+            {
+                "order_bias_self": bias_self,
+                "order_bias_cross": bias_cross,
+                "mean_p_high_self_lowT": float(scores["self"][hot == 0].mean()),
+                "mean_p_high_self_highT": float(scores["self"][hot == 1].mean()),
+                "mean_surprisal_lowT": float(scores["surprisal"][hot == 0].mean()),
+                "mean_surprisal_highT": float(scores["surprisal"][hot == 1].mean()),
+                "n_items": float(len(items)),
+            }
+        )
+        ctx.log_samples(
+            {
+                "prompt": it.request,
+                "output": it.text,
+                "topic": it.topic,
+                "style": it.style,
+                "temperature": it.temperature,
+                "split": "fit" if fit[i] else "eval",
+                "p_high_self": float(scores["self"][i]),
+                "p_high_cross": float(scores["cross"][i]),
+                "mean_surprisal": float(scores["surprisal"][i]),
+                "verdict": {
+                    name: ("correct" if (scores[name][i] > thresholds[name]) == bool(it.hot) else "wrong")
+                    for name in self.judges
+                },
+            }
+            for i, it in enumerate(items)
+        )
+        return findings
+
+
+def _safe_auroc(scores: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> float | None:
+    v = auroc(scores[mask], labels[mask])
+    return None if np.isnan(v) else v
