@@ -263,6 +263,11 @@ class Model(ABC):
                 ids.append(toks[0])
         return ids
 
+    @property
+    def num_layers(self) -> int:
+        """Number of transformer blocks (internals backends only)."""
+        raise UserError(f"the {self.backend_name} backend gives no internals; use model.backend=hf")
+
     def hidden_states(
         self, prompts: Sequence[Prompt], layers: Sequence[int], positions: Sequence[int] | None = None
     ) -> np.ndarray:

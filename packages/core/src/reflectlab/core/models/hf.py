@@ -90,6 +90,10 @@ class HFModel(Model):
     def layers(self) -> Any:
         return self.decoder.layers
 
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
     def _project(self, hidden: torch.Tensor) -> torch.Tensor:
         """Final hidden states -> float32 logits (with the model's soft-capping, if any)."""
         logits = self.hf_model.get_output_embeddings()(hidden).float()

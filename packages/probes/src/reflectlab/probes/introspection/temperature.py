@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -111,12 +111,107 @@ def fit_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
     return float(cuts[int(np.argmax(accs))])
 
 
+JUDGES = ("self", "cross", "surprisal")
+
+
+def measure(
+    scores: dict[str, np.ndarray],
+    hot: np.ndarray,
+    wild: np.ndarray,
+    fit: np.ndarray,
+    *,
+    model: str,
+    cross: str,
+    margin: float,
+    seed: int,
+    n_bootstrap: int,
+) -> tuple[list[Finding], dict[str, float]]:
+    """Findings from each judge's scores (higher = "high temperature"), the true labels ``hot``, the prompt style
+    ``wild`` and the fitting split ``fit``; separate from the model work so planted cases can test it."""
+    evaluate = ~fit if (~fit).any() else fit  # a single topic: fit and measure on the same items
+    common: dict[str, Any] = {"study": "introspection/temperature", "side": "recognition", "model": model}
+    b = n_bootstrap
+    findings: list[Finding] = []
+    thresholds = {}
+    for name in JUDGES:
+        s = scores[name]
+        cut = fit_threshold(s[fit], hot[fit])
+        thresholds[name] = cut
+        correct = (s[evaluate] > cut) == hot[evaluate]
+        judge_label = {
+            "self": model,
+            "cross": cross,
+            "surprisal": f"surprisal under {model}",
+        }[name]
+        findings.append(
+            Finding.from_estimate(
+                accuracy_ci(correct, seed=seed, n_resamples=b),
+                metric=f"{name}_accuracy",
+                control="chance",
+                control_value=0.5,
+                margin=margin,
+                details={"judge": judge_label, "threshold": cut, "split": "held-out topics"},
+                **common,
+            )
+        )
+        findings.append(
+            Finding.from_estimate(
+                auroc_ci(s, hot, seed=seed, n_resamples=b),
+                metric=f"{name}_auroc",
+                control="chance",
+                control_value=0.5,
+                margin=margin,
+                details={"judge": judge_label},
+                **common,
+            )
+        )
+    findings.append(
+        Finding.from_estimate(
+            paired_auroc_diff_ci(scores["self"], scores["cross"], hot, seed=seed, n_resamples=b),
+            metric="privileged_access",
+            control=f"cross-model judge ({cross})",
+            control_value=0.0,
+            margin=margin,
+            primary=True,
+            details={"definition": "AUROC(self judge) - AUROC(cross judge), paired over items"},
+            **common,
+        )
+    )
+    findings.append(
+        Finding.from_estimate(
+            paired_auroc_diff_ci(scores["self"], scores["surprisal"], hot, seed=seed, n_resamples=b),
+            metric="self_vs_surprisal",
+            control="surprisal baseline",
+            control_value=0.0,
+            margin=margin,
+            details={"definition": "AUROC(self judge) - AUROC(mean surprisal), paired over items"},
+            **common,
+        )
+    )
+    findings.append(
+        Finding.from_estimate(
+            auroc_ci(scores["self"], wild, seed=seed, n_resamples=b),
+            metric="style_confound",
+            control="chance",
+            control_value=0.5,
+            margin=margin,
+            details={
+                "definition": "AUROC of the self judge's P(high) for the prompt style (wild vs neutral); "
+                "present = the report follows the prompt's style",
+                "style_auroc_within_low_T": _safe_auroc(scores["self"], wild, hot == 0),
+                "style_auroc_within_high_T": _safe_auroc(scores["self"], wild, hot == 1),
+            },
+            **common,
+        )
+    )
+
+    return findings, thresholds
+
+
 class TemperatureStudy(Study):
     name = "temperature"
     side = "recognition"
     description = "judge own sampling temperature: self vs cross-model vs surprisal baseline"
-
-    judges: ClassVar[tuple[str, ...]] = ("self", "cross", "surprisal")
 
     def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
         subject = ctx.model()
@@ -137,85 +232,11 @@ class TemperatureStudy(Study):
         rng = np.random.default_rng(ctx.seed)
         fit_topics = set(rng.permutation(topics)[: max(1, round(len(topics) * cfg.fit_fraction))])
         fit = np.array([it.topic in fit_topics for it in items])
-        evaluate = ~fit if (~fit).any() else fit  # a single topic: fit and measure on the same items
 
-        model_name = subject.name
-        common: dict[str, Any] = {"study": "introspection/temperature", "side": "recognition", "model": model_name}
-        b, seed = int(cfg.n_bootstrap), ctx.seed
-        findings: list[Finding] = []
-        thresholds = {}
-        for name in self.judges:
-            s = scores[name]
-            cut = fit_threshold(s[fit], hot[fit])
-            thresholds[name] = cut
-            correct = (s[evaluate] > cut) == hot[evaluate]
-            judge_label = {
-                "self": model_name,
-                "cross": cross.name,
-                "surprisal": f"surprisal under {model_name}",
-            }[name]
-            findings.append(
-                Finding.from_estimate(
-                    accuracy_ci(correct, seed=seed, n_resamples=b),
-                    metric=f"{name}_accuracy",
-                    control="chance",
-                    control_value=0.5,
-                    margin=cfg.margin,
-                    details={"judge": judge_label, "threshold": cut, "split": "held-out topics"},
-                    **common,
-                )
-            )
-            findings.append(
-                Finding.from_estimate(
-                    auroc_ci(s, hot, seed=seed, n_resamples=b),
-                    metric=f"{name}_auroc",
-                    control="chance",
-                    control_value=0.5,
-                    margin=cfg.margin,
-                    details={"judge": judge_label},
-                    **common,
-                )
-            )
-        findings.append(
-            Finding.from_estimate(
-                paired_auroc_diff_ci(scores["self"], scores["cross"], hot, seed=seed, n_resamples=b),
-                metric="privileged_access",
-                control=f"cross-model judge ({cross.name})",
-                control_value=0.0,
-                margin=cfg.margin,
-                primary=True,
-                details={"definition": "AUROC(self judge) - AUROC(cross judge), paired over items"},
-                **common,
-            )
-        )
-        findings.append(
-            Finding.from_estimate(
-                paired_auroc_diff_ci(scores["self"], scores["surprisal"], hot, seed=seed, n_resamples=b),
-                metric="self_vs_surprisal",
-                control="surprisal baseline",
-                control_value=0.0,
-                margin=cfg.margin,
-                details={"definition": "AUROC(self judge) - AUROC(mean surprisal), paired over items"},
-                **common,
-            )
-        )
-        findings.append(
-            Finding.from_estimate(
-                auroc_ci(scores["self"], wild, seed=seed, n_resamples=b),
-                metric="style_confound",
-                control="chance",
-                control_value=0.5,
-                margin=cfg.margin,
-                details={
-                    "definition": "AUROC of the self judge's P(high) for the prompt style (wild vs neutral); "
-                    "present = the report follows the prompt's style",
-                    "style_auroc_within_low_T": _safe_auroc(scores["self"], wild, hot == 0),
-                    "style_auroc_within_high_T": _safe_auroc(scores["self"], wild, hot == 1),
-                },
-                **common,
-            )
-        )
-
+        findings, thresholds = measure(
+            scores, hot, wild, fit, model=subject.name, cross=cross.name, margin=cfg.margin, seed=ctx.seed,
+            n_bootstrap=int(cfg.n_bootstrap),
+        )  # fmt: skip
         ctx.log_metrics(
             {
                 "order_bias_self": bias_self,
@@ -240,7 +261,7 @@ class TemperatureStudy(Study):
                 "mean_surprisal": float(scores["surprisal"][i]),
                 "verdict": {
                     name: ("correct" if (scores[name][i] > thresholds[name]) == bool(it.hot) else "wrong")
-                    for name in self.judges
+                    for name in JUDGES
                 },
             }
             for i, it in enumerate(items)

@@ -1,0 +1,74 @@
+"""The concept-injection study: planted trial records, and the pipeline on a tiny model."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+
+from reflectlab.core.inquiry import RunContext
+from reflectlab.core.models.spec import ModelSpec
+from reflectlab.probes.introspection.concept_injection import (
+    ConceptInjectionConfig,
+    ConceptInjectionStudy,
+    Trial,
+    measure,
+    names,
+    resolve_layers,
+)
+
+
+def _trials(p_concept: float, p_random: float, named: bool, leak: bool, seed: int = 0) -> list[Trial]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for layer, strength, concept, q in itertools.product(
+        [4, 8], [2.0, 8.0], ["ocean", "fire", "snow", "gold"], range(4)
+    ):
+        out.append(Trial(layer, strength, concept, "concept", q, float(rng.random() < p_concept), named, leak))
+        out.append(Trial(layer, strength, concept, "random", q, float(rng.random() < p_random), False, False))
+    return out
+
+
+def _by_metric(trials: list[Trial]) -> dict[str, object]:
+    findings = measure(trials, np.zeros(4), 0.0, model="m", margin=0.05, seed=0, n_bootstrap=300)
+    return {f.metric: f for f in findings}
+
+
+def test_a_model_that_notices_the_injection_comes_out_present() -> None:
+    f = _by_metric(_trials(p_concept=0.9, p_random=0.1, named=True, leak=False))
+    assert f["detection_vs_random"].verdict == "present"  # type: ignore[attr-defined]
+    assert f["detection_minus_false_positive"].verdict == "present"  # type: ignore[attr-defined]
+    assert f["naming_vs_leakage"].verdict == "present"  # type: ignore[attr-defined]
+    assert "detection_vs_random.layer4" in f and "detection_vs_random.layer8" in f
+
+
+def test_any_perturbation_saying_yes_is_not_detection() -> None:
+    f = _by_metric(_trials(p_concept=0.8, p_random=0.8, named=False, leak=False))
+    assert f["detection_vs_random"].verdict in ("absent", "inconclusive")  # type: ignore[attr-defined]
+    assert f["detection_minus_false_positive"].verdict == "present"  # type: ignore[attr-defined]
+
+
+def test_a_concept_that_leaks_into_every_answer_is_not_naming() -> None:
+    f = _by_metric(_trials(p_concept=0.5, p_random=0.5, named=True, leak=True))
+    assert f["naming_vs_leakage"].verdict == "absent"  # type: ignore[attr-defined]
+    assert f["naming_accuracy"].verdict == "present"  # type: ignore[attr-defined]
+
+
+def test_helpers() -> None:
+    assert names("I keep thinking about the OCEAN waves", "ocean")
+    assert names("a dog barked", "dogs") and not names("a cat", "dogs")
+    assert resolve_layers([0.0, 0.5, 1.0, 0.5], 30) == [1, 15, 30]
+
+
+def test_the_study_runs_on_a_tiny_model(tmp_path: Path, tiny_dir: Path) -> None:
+    ctx = RunContext(model_spec=ModelSpec(name=str(tiny_dir)), seed=0, out_dir=tmp_path)
+    cfg = ConceptInjectionConfig(
+        n_concepts=2, layers=[0.5], strengths=[4.0], n_questions=2, name_tokens=3, n_bootstrap=50
+    )
+    findings = ConceptInjectionStudy().run(ctx, cfg)
+    metrics = {f.metric for f in findings}
+    assert {"detection_vs_random", "naming_vs_leakage", "naming_accuracy", "p_yes_shift_vs_random"} <= metrics
+    assert all(f.n > 0 for f in findings)
+    samples = (tmp_path / "samples.jsonl").read_text().splitlines()
+    assert len(samples) == 2 * 2 + 1  # 2 concepts x (concept, random) + the no-injection baseline

@@ -1,0 +1,73 @@
+"""The temperature study's data and measurement, on planted judges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reflectlab.probes.introspection.temperature import (
+    STYLES,
+    TemperatureConfig,
+    build_items,
+    fit_threshold,
+    load_topics,
+    measure,
+)
+
+
+def test_items_are_matched_across_styles_and_temperatures() -> None:
+    items = build_items(TemperatureConfig(n_topics=5))
+    assert len(items) == 5 * len(STYLES) * 2
+    for topic in load_topics(5):
+        mine = [it for it in items if it.topic == topic]
+        assert sorted((it.style, it.hot) for it in mine) == sorted((s, h) for s in STYLES for h in (0, 1))
+    with pytest.raises(ValueError):
+        load_topics(10_000)
+
+
+def test_fit_threshold_separates_when_it_can() -> None:
+    s = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
+    y = np.array([0, 0, 0, 1, 1, 1])
+    cut = fit_threshold(s, y)
+    assert 0.3 < cut < 0.7
+    assert fit_threshold(np.array([0.5, 0.5]), np.array([0, 1])) is not None
+
+
+def _planted(self_signal: float, cross_signal: float, style_signal: float = 0.0, n_topics: int = 60):  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(0)
+    hot = np.tile([0, 1, 0, 1], n_topics)
+    wild = np.tile([0, 0, 1, 1], n_topics)
+    topic = np.repeat(np.arange(n_topics), 4)
+    noise = lambda: rng.normal(0, 1, hot.size)  # noqa: E731
+    scores = {
+        "self": self_signal * hot + style_signal * wild + noise(),
+        "cross": cross_signal * hot + noise(),
+        "surprisal": 1.0 * hot + noise(),
+    }
+    fit = topic < n_topics // 2
+    findings, _ = measure(scores, hot, wild, fit, model="m", cross="c", margin=0.05, seed=0, n_bootstrap=500)
+    return {f.metric: f for f in findings}
+
+
+def test_a_judge_that_reads_the_state_comes_out_present() -> None:
+    f = _planted(self_signal=3.0, cross_signal=0.0)
+    assert f["self_auroc"].verdict == "present"
+    assert f["self_accuracy"].verdict == "present"
+    assert f["privileged_access"].verdict == "present" and f["privileged_access"].primary
+    assert f["style_confound"].verdict != "present"
+
+
+def test_a_judge_that_cannot_read_it_is_not_present() -> None:
+    f = _planted(self_signal=0.0, cross_signal=0.0)
+    assert f["self_auroc"].verdict in ("absent", "inconclusive")
+    assert f["privileged_access"].verdict in ("absent", "inconclusive")
+    # equal access for self and cross: no privileged access
+    g = _planted(self_signal=2.0, cross_signal=2.0)
+    assert g["privileged_access"].verdict in ("absent", "inconclusive")
+    assert g["self_auroc"].verdict == "present" and g["cross_auroc"].verdict == "present"
+
+
+def test_a_report_that_follows_the_prompt_style_is_flagged() -> None:
+    f = _planted(self_signal=0.0, cross_signal=0.0, style_signal=3.0)
+    assert f["style_confound"].verdict == "present"
+    assert f["self_auroc"].verdict != "present"
