@@ -1,0 +1,1 @@
+"""reflectlab.selfplay: loops that manufacture their own training signal, measured against a ground truth they never see."""

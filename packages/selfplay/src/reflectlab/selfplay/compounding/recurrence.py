@@ -1,0 +1,214 @@
+"""Study ``compounding/recurrence`` (RESEARCH.md line 5): the closed form of self-training through a verifier.
+
+Generator accuracy ``a_t``; the verifier accepts correct outputs with probability ``r`` (recall) and wrong ones
+with probability ``f`` (false accepts); the next model reproduces its kept data with fidelity ``k``::
+
+    p_t     = a_t r / (a_t r + (1 - a_t) f)        kept-data precision
+    a_{t+1} = k p_t
+    a*      = (k r - f) / (r - f)   when k r > f    fixed point; error floor 1 - a* = r (1 - k) / (r - f)
+
+Without a verifier (r = f = 1) ``a_t = k^t a_0``: a geometric avalanche. The study evaluates the closed form over a
+grid, and simulates the same process with finite data (``n_per_round`` problems a round, binomial draws, several
+replicates) so the predictions come with sampling intervals. No model is needed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reflectlab.core.config import StudyConfig
+from reflectlab.core.findings import Finding
+from reflectlab.core.inquiry import RunContext, Study
+from reflectlab.core.stats import mean_ci, paired_diff_ci
+
+
+def kept_precision(a: float, r: float, f: float) -> float:
+    """Share of kept (accepted) outputs that are correct; ``nan`` when nothing is kept."""
+    kept = a * r + (1 - a) * f
+    return a * r / kept if kept > 0 else math.nan
+
+
+def next_accuracy(a: float, r: float, f: float, k: float) -> float:
+    p = kept_precision(a, r, f)
+    return k * p if not math.isnan(p) else 0.0
+
+
+def trajectory(a0: float, r: float, f: float, k: float, rounds: int) -> list[float]:
+    """``[a_0, a_1, ..., a_rounds]`` under the closed form."""
+    out = [a0]
+    for _ in range(rounds):
+        out.append(next_accuracy(out[-1], r, f, k))
+    return out
+
+
+def fixed_point(r: float, f: float, k: float) -> float:
+    """The stable accuracy the recurrence converges to from any a_0 > 0 (0 when k r <= f)."""
+    if r <= f:
+        return 0.0 if k < 1 else math.nan  # no verifier signal: a_t = k^t a_0 (f = r) or worse
+    return max(0.0, (k * r - f) / (r - f))
+
+
+def error_floor(r: float, f: float, k: float) -> float:
+    return 1.0 - fixed_point(r, f, k)
+
+
+def simulate(a0: float, r: float, f: float, k: float, rounds: int, n: int, rng: np.random.Generator) -> list[float]:
+    """The same process with ``n`` problems a round: binomial correct counts and verifier draws."""
+    a, out = a0, [a0]
+    for _ in range(rounds):
+        correct = rng.binomial(n, a)
+        kept_right = rng.binomial(correct, r)
+        kept_wrong = rng.binomial(n - correct, f)
+        kept = kept_right + kept_wrong
+        a = k * (kept_right / kept) if kept else 0.0
+        out.append(a)
+    return out
+
+
+@dataclass
+class RecurrenceConfig(StudyConfig):
+    a0: float = 0.5
+    rounds: int = 10
+    recalls: list[float] = field(default_factory=lambda: [0.5, 0.7, 0.9, 1.0])
+    false_accepts: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.3, 0.5, 1.0])
+    fidelities: list[float] = field(default_factory=lambda: [0.9, 0.95, 0.99])
+    reference: list[float] = field(default_factory=lambda: [0.9, 0.1, 0.95])  # (r, f, k) for the findings
+    n_per_round: int = 500
+    replicates: int = 200
+    margin: float = 0.02
+
+
+class RecurrenceStudy(Study):
+    name = "recurrence"
+    side = "self-signal"
+    description = "closed form of verified self-training: avalanche without a verifier, floor with one"
+
+    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+        r_ref, f_ref, k_ref = (float(x) for x in cfg.reference)
+        grid = [(float(r), float(f), float(k)) for r in cfg.recalls for f in cfg.false_accepts for k in cfg.fidelities]
+        rows = []
+        for r, f, k in grid:
+            traj = trajectory(cfg.a0, r, f, k, cfg.rounds)
+            rows.append({"r": r, "f": f, "k": k, "a_final": traj[-1], "fixed_point": fixed_point(r, f, k),
+                         "error_floor": error_floor(r, f, k), "trajectory": traj})  # fmt: skip
+        ctx.log_samples(rows, name="grid.jsonl")
+
+        rng = np.random.default_rng(ctx.seed)
+        sims = {
+            name: np.array([simulate(cfg.a0, r, f, k, cfg.rounds, cfg.n_per_round, rng) for _ in range(cfg.replicates)])
+            for name, (r, f, k) in {"none": (1.0, 1.0, k_ref), "reference": (r_ref, f_ref, k_ref)}.items()
+        }
+        predicted = {
+            "none": trajectory(cfg.a0, 1.0, 1.0, k_ref, cfg.rounds),
+            "reference": trajectory(cfg.a0, r_ref, f_ref, k_ref, cfg.rounds),
+        }
+        for name, sim in sims.items():
+            for t in range(cfg.rounds + 1):
+                ctx.log_metrics(
+                    {f"{name}.simulated": float(sim[:, t].mean()), f"{name}.predicted": predicted[name][t]}, step=t
+                )
+        _plot(ctx.out_dir, cfg, grid, predicted, sims, k_ref)
+
+        common: dict[str, Any] = {"study": "compounding/recurrence", "side": "self-signal", "model": "closed form"}
+        b, seed = int(cfg.n_bootstrap), ctx.seed
+        a_star = fixed_point(r_ref, f_ref, k_ref)
+        setting = {
+            "r": r_ref,
+            "f": f_ref,
+            "k": k_ref,
+            "a0": cfg.a0,
+            "rounds": cfg.rounds,
+            "n_per_round": cfg.n_per_round,
+        }
+        return [
+            Finding.from_estimate(
+                mean_ci(sims["none"][:, -1], seed=seed, n_resamples=b),
+                metric="no_verifier_final_accuracy",
+                control="starting accuracy a_0",
+                control_value=cfg.a0,
+                direction="less",
+                margin=cfg.margin,
+                details={
+                    **setting,
+                    "r": 1.0,
+                    "f": 1.0,
+                    "predicted": predicted["none"][-1],
+                    "definition": "accuracy after the last round with every output kept (simulated replicates)",
+                },
+                **common,
+            ),
+            Finding.from_estimate(
+                paired_diff_ci(sims["reference"][:, -1], sims["none"][:, -1], seed=seed, n_resamples=b),
+                metric="verifier_gain",
+                control="no verifier (keep everything)",
+                control_value=0.0,
+                margin=cfg.margin,
+                primary=True,
+                details={**setting, "definition": "final accuracy with the reference verifier minus without one"},
+                **common,
+            ),
+            Finding.from_estimate(
+                mean_ci(sims["reference"][:, -1] - a_star, seed=seed, n_resamples=b),
+                metric="simulated_minus_predicted_floor",
+                control="closed-form fixed point a*",
+                control_value=0.0,
+                margin=cfg.margin,
+                details={
+                    **setting,
+                    "fixed_point": a_star,
+                    "definition": "absent = the finite-data process settles where the closed form says",
+                },
+                **common,
+            ),
+        ]
+
+
+def _plot(
+    out: Path,
+    cfg: Any,
+    grid: list[tuple[float, float, float]],
+    predicted: dict[str, list[float]],
+    sims: dict[str, np.ndarray],
+    k_ref: float,
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    steps = np.arange(cfg.rounds + 1)
+    for name, color in (("none", "tab:red"), ("reference", "tab:blue")):
+        sim = sims[name]
+        ax.fill_between(
+            steps, np.percentile(sim, 2.5, axis=0), np.percentile(sim, 97.5, axis=0), color=color, alpha=0.2
+        )
+        ax.plot(steps, predicted[name], color=color, label=f"{name}: closed form")
+        ax.plot(steps, sim.mean(axis=0), color=color, linestyle="--", label=f"{name}: simulated mean")
+    ax.set_xlabel("round")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    ax.set_title("self-training: no verifier vs the reference verifier")
+    fig.tight_layout()
+    fig.savefig(out / "accuracy_per_round.png", dpi=100)
+    plt.close(fig)
+
+    rs, fs = sorted({g[0] for g in grid}), sorted({g[1] for g in grid})
+    floor = np.array([[error_floor(r, f, k_ref) for f in fs] for r in rs])
+    fig, ax = plt.subplots(figsize=(5, 4))
+    im = ax.imshow(floor, origin="lower", cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(fs)), [f"{f:g}" for f in fs])
+    ax.set_yticks(range(len(rs)), [f"{r:g}" for r in rs])
+    ax.set_xlabel("false-accept rate f")
+    ax.set_ylabel("recall r")
+    ax.set_title(f"predicted error floor 1 - a* (k = {k_ref:g})")
+    fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    fig.savefig(out / "predicted_floor.png", dpi=100)
+    plt.close(fig)

@@ -1,0 +1,69 @@
+"""The closed form against hand-computed values, its fixed point, and the simulated process."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reflectlab.core.inquiry import RunContext
+from reflectlab.core.models.spec import ModelSpec
+from reflectlab.selfplay.compounding.recurrence import (
+    RecurrenceConfig,
+    RecurrenceStudy,
+    error_floor,
+    fixed_point,
+    kept_precision,
+    next_accuracy,
+    simulate,
+    trajectory,
+)
+
+
+def test_hand_computed_steps() -> None:
+    # a=0.5, r=0.9, f=0.1: kept precision 0.45 / (0.45 + 0.05) = 0.9; with k=0.95 the next accuracy is 0.855
+    assert kept_precision(0.5, 0.9, 0.1) == pytest.approx(0.9)
+    assert next_accuracy(0.5, 0.9, 0.1, 0.95) == pytest.approx(0.855)
+    # a=0.855: 0.7695 / (0.7695 + 0.0145) = 0.981505..., times 0.95
+    assert next_accuracy(0.855, 0.9, 0.1, 0.95) == pytest.approx(0.95 * 0.7695 / 0.784)
+    assert math.isnan(kept_precision(0.5, 0.0, 0.0))  # nothing kept
+
+
+def test_no_verifier_is_a_geometric_avalanche() -> None:
+    traj = trajectory(0.6, 1.0, 1.0, 0.9, 5)
+    assert traj == pytest.approx([0.6 * 0.9**t for t in range(6)])
+    assert fixed_point(1.0, 1.0, 0.9) == 0.0
+
+
+def test_fixed_point_and_floor() -> None:
+    r, f, k = 0.9, 0.1, 0.95
+    a_star = (k * r - f) / (r - f)
+    assert fixed_point(r, f, k) == pytest.approx(a_star)
+    assert error_floor(r, f, k) == pytest.approx(r * (1 - k) / (r - f))
+    assert next_accuracy(a_star, r, f, k) == pytest.approx(a_star)  # it is a fixed point
+    for a0 in (0.05, 0.5, 0.99):  # and it attracts from anywhere above 0
+        assert trajectory(a0, r, f, k, 200)[-1] == pytest.approx(a_star, abs=1e-9)
+    assert fixed_point(0.5, 0.6, 0.9) == 0.0  # a verifier worse than chance drives accuracy to 0
+    assert fixed_point(0.2, 0.1, 0.4) == 0.0  # k r <= f: no positive fixed point
+    assert fixed_point(1.0, 0.0, 0.9) == pytest.approx(0.9)  # a perfect verifier: the floor is 1 - k
+
+
+def test_simulation_tracks_the_closed_form() -> None:
+    rng = np.random.default_rng(0)
+    sims = np.array([simulate(0.5, 0.8, 0.2, 0.9, 8, 2000, rng) for _ in range(100)])
+    np.testing.assert_allclose(sims.mean(axis=0), trajectory(0.5, 0.8, 0.2, 0.9, 8), atol=0.01)
+
+
+def test_the_study_reports_collapse_gain_and_floor(tmp_path: Path) -> None:
+    ctx = RunContext(model_spec=ModelSpec(), seed=0, out_dir=tmp_path)
+    cfg = RecurrenceConfig(rounds=8, replicates=60, n_bootstrap=200, recalls=[0.5, 1.0], false_accepts=[0.0, 0.5])
+    f = {x.metric: x for x in RecurrenceStudy().run(ctx, cfg)}
+    assert f["no_verifier_final_accuracy"].verdict == "present"
+    assert f["verifier_gain"].verdict == "present" and f["verifier_gain"].primary
+    assert f["simulated_minus_predicted_floor"].verdict == "absent"
+    assert {x.side for x in f.values()} == {"self-signal"}
+    assert (tmp_path / "accuracy_per_round.png").stat().st_size > 1000
+    assert (tmp_path / "predicted_floor.png").exists()
+    assert len((tmp_path / "grid.jsonl").read_text().splitlines()) == 2 * 2 * 3
