@@ -86,6 +86,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from reflectlab.core.runner import plan
+
+    plans = plan(args.target, args.overrides, echo=lambda m: print(m, file=sys.stderr))
+    total = 0.0
+    print(f"{'study':<36} {'tokens':>9} {'estimate':>10}  models")
+    for p in plans:
+        if p.work is None:
+            print(f"{p.study:<36} {'?':>9} {'?':>10}  (this study gives no plan)")
+            continue
+        secs = p.seconds or 0.0
+        total += secs
+        models = ", ".join(p.work.per_model)
+        print(f"{p.study:<36} {p.work.total_tokens():>9,} {_duration(secs):>10}  {models}")
+    print(f"{'total':<36} {'':>9} {_duration(total):>10}")
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from reflectlab.core.findings import Finding
     from reflectlab.core.synthesis import format_finding
@@ -100,7 +122,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     for child in sorted(children, key=lambda r: r.info.start_time):
         study = child.data.tags.get(TAG_STUDY, child.info.run_name)
         secs = child.data.metrics.get("wall_seconds")
-        print(f"  {study}: {child.info.status}" + (f" in {secs:.0f}s" if secs else "") + f"  (run {child.info.run_id})")
+        est = child.data.metrics.get("estimated_seconds")
+        timing = (f" in {secs:.0f}s" if secs else "") + (f" (estimated {est:.0f}s)" if est else "")
+        print(f"  {study}: {child.info.status}{timing}  (run {child.info.run_id})")
         for rec in tracker.read_json_artifact(child.info.run_id, "findings.json") or []:
             print("    " + format_finding(Finding.from_dict(rec)))
     return 0
@@ -125,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("target")
     r.add_argument("overrides", nargs="*", help="config overrides, e.g. preset=smoke seed=3 model.name=...")
     r.set_defaults(fn=cmd_run)
+    pl = sub.add_parser("plan", help="tokens and wall time each study of a run would take on this machine")
+    pl.add_argument("target")
+    pl.add_argument("overrides", nargs="*", help="the same overrides as `platform run`")
+    pl.set_defaults(fn=cmd_plan)
     s = sub.add_parser("show", help="a run's studies and findings")
     s.add_argument("run", help="run id (or prefix), run name, or 'latest'")
     s.add_argument("--results-dir", default=DEFAULT_RESULTS)

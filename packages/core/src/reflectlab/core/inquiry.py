@@ -20,6 +20,7 @@ from reflectlab.core.cache import Cache
 from reflectlab.core.findings import Finding
 from reflectlab.core.models.base import Model
 from reflectlab.core.models.spec import ModelSpec
+from reflectlab.core.plan import PlanContext, Work
 from reflectlab.core.tracking import Tracker, write_jsonl
 
 
@@ -34,6 +35,7 @@ class RunContext:
     tracker: Tracker | None = None
     run_id: str | None = None
     config: DictConfig | None = None
+    work_dir: Path | None = None
     _models: dict[str, Model] = field(default_factory=dict)
 
     def model(self, spec: ModelSpec | str | None = None) -> Model:
@@ -54,6 +56,14 @@ class RunContext:
         if key not in self._models:
             self._models[key] = load_model(spec, self.cache)
         return self._models[key]
+
+    def persistent_dir(self, *parts: str) -> Path:
+        """A folder that outlives the run (under the results folder), for products a re-run should reuse,
+        such as trained adapters; falls back to the run's output folder when none is configured."""
+        base = self.work_dir if self.work_dir is not None else self.out_dir / "work"
+        path = base.joinpath(*parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
 
     def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
         if self.tracker is not None and self.run_id is not None:
@@ -78,6 +88,10 @@ class Study(ABC):
     @abstractmethod
     def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
         """Run with this study's config section and return its findings."""
+
+    def plan(self, cfg: Any, ctx: PlanContext) -> Work | None:
+        """The model work ``run`` will do, in tokens per model (for ``platform plan``); None if unknown."""
+        return None
 
 
 class Inquiry:

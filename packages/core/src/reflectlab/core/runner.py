@@ -24,6 +24,7 @@ from reflectlab.core.findings import Finding, write_findings
 from reflectlab.core.inquiry import Inquiry, RunContext
 from reflectlab.core.models.loader import resolve_path
 from reflectlab.core.models.spec import ModelSpec
+from reflectlab.core.plan import PlanContext, Work, cached_throughput, estimate_seconds, measure_throughput
 from reflectlab.core.tracking import TAG_INQUIRY, TAG_KIND, TAG_MODEL, TAG_PRESET, TAG_STUDY, Tracker
 
 
@@ -55,12 +56,56 @@ def _check_model(spec: ModelSpec) -> None:
     resolve_path(spec)
 
 
-def run(target: str, overrides: list[str], *, echo: Any = print) -> RunResult:
+@dataclass
+class StudyPlan:
+    study: str
+    work: Work | None
+    seconds: float | None
+
+
+def _resolve(target: str, overrides: list[str]) -> tuple[Inquiry, Any, ModelSpec, str]:
     inquiry_name, _, study_name = target.partition("/")
     inquiry = get_inquiry(inquiry_name)
     cfg = build_config(inquiry.config_class(), inquiry.presets(), overrides, only_study=study_name or None)
     spec = ModelSpec(**OmegaConf.to_container(cfg.model))  # type: ignore[arg-type]
     _check_model(spec)
+    return inquiry, cfg, spec, study_name
+
+
+def plan(target: str, overrides: list[str], *, measure: bool = True, echo: Any = None) -> list[StudyPlan]:
+    """Each enabled study's model work and, from this machine's measured throughput, its wall time.
+
+    With ``measure`` False only cached throughput is used (no estimate where none is cached)."""
+    from reflectlab.core.models.loader import load_model
+
+    inquiry, cfg, spec, _ = _resolve(target, overrides)
+    ctx = PlanContext(spec, int(cfg.seed))
+    plans = []
+    for key, study_cls in inquiry.studies.items():
+        study_cfg = cfg.studies.get(key)
+        if study_cfg is None or not study_cfg.enabled:
+            continue
+        work = study_cls().plan(study_cfg, ctx)
+        seconds = None
+        if work is not None:
+            rates = {}
+            for name in work.per_model:
+                model_spec = ctx.spec_for(name)
+                if measure:
+                    rates[name] = measure_throughput(model_spec, echo=echo)
+                else:
+                    found = cached_throughput(model_spec, load_model(model_spec).fingerprint)
+                    if found is not None:
+                        rates[name] = found
+            if len(rates) == len(work.per_model):
+                seconds = estimate_seconds(work, rates)
+        plans.append(StudyPlan(f"{inquiry.name}/{key}", work, seconds))
+    return plans
+
+
+def run(target: str, overrides: list[str], *, echo: Any = print) -> RunResult:
+    inquiry, cfg, spec, study_name = _resolve(target, overrides)
+    estimates = {p.study: p.seconds for p in plan(target, overrides, measure=False)}
     for name in cfg.studies:
         if name not in inquiry.studies:
             raise UserError(f"inquiry {inquiry.name!r} has no implementation for study {name!r}")
@@ -100,6 +145,7 @@ def run(target: str, overrides: list[str], *, echo: Any = print) -> RunResult:
                     models,
                     result,
                     echo,
+                    estimates.get(f"{inquiry.name}/{study_key}"),
                 )
             write_findings(result.findings, stage / "findings.json")
             tracker.log_artifacts(parent, stage)
@@ -135,6 +181,7 @@ def _run_study(
     models: dict[str, Any],
     result: RunResult,
     echo: Any,
+    estimate: float | None,
 ) -> list[Finding]:
     study = study_cls()
     child = tracker.start(
@@ -144,6 +191,8 @@ def _run_study(
         parent=parent,
     )
     tracker.log_params(child, {f"study.{k}": v for k, v in flatten(study_cfg).items()})
+    if estimate is not None:
+        tracker.log_metrics(child, {"estimated_seconds": estimate})
     t0 = time.time()
     work0 = sum(m.work_tokens for m in models.values())
     status = "FINISHED"
@@ -157,6 +206,7 @@ def _run_study(
             tracker=tracker,
             run_id=child,
             config=cfg,
+            work_dir=result.results_dir / "work" / inquiry.name / study_key,
             _models=models,
         )
         try:
