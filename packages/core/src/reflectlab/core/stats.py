@@ -6,6 +6,7 @@ defined on degenerate samples (all values equal) where BCa does not.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -52,16 +53,19 @@ def _interval(
     n = len(data[0])
     if n < 2:
         return float("nan"), float("nan")
-    res = sps.bootstrap(
-        data,
-        statistic,
-        paired=paired,
-        vectorized=False,
-        n_resamples=n_resamples,
-        confidence_level=level,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
+    with warnings.catch_warnings():
+        # A degenerate sample (every value equal) has a zero-width interval; scipy warns about it.
+        warnings.simplefilter("ignore", sps.DegenerateDataWarning)
+        res = sps.bootstrap(
+            data,
+            statistic,
+            paired=paired,
+            vectorized=False,
+            n_resamples=n_resamples,
+            confidence_level=level,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 

@@ -272,7 +272,27 @@ class Model(ABC):
         self, prompts: Sequence[Prompt], layers: Sequence[int], positions: Sequence[int] | None = None
     ) -> np.ndarray:
         """Residual-stream states, shape (len(prompts), len(layers), d_model). Layer 0 is the embedding output,
-        layer i the output of block i; positions index each prompt's tokens (negative from the end; default -1)."""
+        layer i the output of block i; positions index each prompt's tokens (negative from the end; default -1).
+        Cached like every other call (the key includes the active steering)."""
+        if not self.has_internals:
+            raise UserError(f"the {self.backend_name} backend gives no internals; use model.backend=hf")
+        layers = list(layers)
+        positions = list(positions) if positions is not None else [-1] * len(prompts)
+        rows = [self.encode(p) for p in prompts]
+        keys = [
+            content_key("hidden", *self._state_key(), ids, layers, pos)
+            for ids, pos in zip(rows, positions, strict=True)
+        ]
+
+        def compute(idx: list[int]) -> list[list[list[float]]]:
+            states = self._hidden_states_ids([rows[i] for i in idx], layers, [positions[i] for i in idx])
+            self.work_tokens += sum(len(rows[i]) for i in idx)
+            return [s.tolist() for s in states]
+
+        values = self._cached(keys, [len(r) for r in rows], compute, "hidden states")
+        return np.asarray(values, dtype=np.float32).reshape(len(prompts), len(layers), -1)
+
+    def _hidden_states_ids(self, rows: list[list[int]], layers: list[int], positions: list[int]) -> np.ndarray:
         raise UserError(f"the {self.backend_name} backend gives no internals; use model.backend=hf")
 
     @contextlib.contextmanager

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from reflectlab.core.errors import UserError
-from reflectlab.core.models.base import Generation, Model, Prompt, SamplingParams, Scored
+from reflectlab.core.models.base import Generation, Model, SamplingParams, Scored
 
 _LOGIT_BUDGET = 1 << 25  # floats of vocabulary-sized activations held at once (128 MB)
 
@@ -250,49 +250,41 @@ class HFModel(Model):
 
     # ----------------------------------------------------------------- internals
     @torch.inference_mode()
-    def hidden_states(
-        self, prompts: Sequence[Prompt], layers: Sequence[int], positions: Sequence[int] | None = None
-    ) -> np.ndarray:
+    def _hidden_states_ids(self, rows: list[list[int]], layers: list[int], positions: list[int]) -> np.ndarray:
         n_layers = len(self.layers)
         for layer in layers:
             if not 0 <= layer <= n_layers:
                 raise UserError(f"layer {layer} is out of range: {self.name} has layers 0..{n_layers}")
-        positions = list(positions) if positions is not None else [-1] * len(prompts)
-        rows = [self.encode(p) for p in prompts]
         out = np.zeros((len(rows), len(layers), int(self.hf_model.config.hidden_size)), dtype=np.float32)
         deepest = max(layers)
-        bs = max(1, self.spec.batch_size)
-        for start in range(0, len(rows), bs):
-            batch = rows[start : start + bs]
-            ids, mask, pos = self._left_pad(batch)
-            width = ids.shape[1]
-            captured: dict[int, torch.Tensor] = {}
+        ids, mask, pos = self._left_pad(rows)
+        width = ids.shape[1]
+        captured: dict[int, torch.Tensor] = {}
 
-            def grab(layer: int, store: dict[int, torch.Tensor] = captured) -> Any:
-                def hook(_m: Any, _inp: Any, output: Any) -> None:
-                    store[layer] = _block_output(output).detach()
-                    if layer == deepest:
-                        raise _StopForward
+        def grab(layer: int) -> Any:
+            def hook(_m: Any, _inp: Any, output: Any) -> None:
+                captured[layer] = _block_output(output).detach()
+                if layer == deepest:
+                    raise _StopForward  # nothing above the deepest layer asked for is computed
 
-                return hook
+            return hook
 
-            handles = []
-            if 0 in layers:
-                handles.append(self.decoder.embed_tokens.register_forward_hook(grab(0)))
-            handles += [self.layers[layer - 1].register_forward_hook(grab(layer)) for layer in layers if layer > 0]
-            try:
-                self.decoder(input_ids=ids, attention_mask=mask, position_ids=pos)
-            except _StopForward:
-                pass
-            finally:
-                for h in handles:
-                    h.remove()
-            self.work_tokens += int(mask.sum())
-            for b, row in enumerate(batch):
-                p = positions[start + b]
-                idx = width + p if p < 0 else width - len(row) + p
-                for li, layer in enumerate(layers):
-                    out[start + b, li] = captured[layer][b, idx].float().cpu().numpy()
+        handles = []
+        if 0 in layers:
+            handles.append(self.decoder.embed_tokens.register_forward_hook(grab(0)))
+        handles += [self.layers[layer - 1].register_forward_hook(grab(layer)) for layer in layers if layer > 0]
+        try:
+            self.decoder(input_ids=ids, attention_mask=mask, position_ids=pos)
+        except _StopForward:
+            pass
+        finally:
+            for h in handles:
+                h.remove()
+        for b, row in enumerate(rows):
+            p = positions[b]
+            idx = width + p if p < 0 else width - len(row) + p
+            for li, layer in enumerate(layers):
+                out[b, li] = captured[layer][b, idx].float().cpu().numpy()
         return out
 
     def _install_steering(self, vectors: Mapping[int, Any], scale: float, last_n: int | None) -> Any:
