@@ -7,12 +7,14 @@ from typing import ClassVar
 
 from reflectlab.core.inquiry import Inquiry, Study
 from reflectlab.probes.introspection.concept_injection import ConceptInjectionConfig, ConceptInjectionStudy
+from reflectlab.probes.introspection.self_prediction import SelfPredictionConfig, SelfPredictionStudy
 from reflectlab.probes.introspection.temperature import TemperatureConfig, TemperatureStudy
 
 
 @dataclass
 class IntrospectionStudies:
     temperature: TemperatureConfig = field(default_factory=TemperatureConfig)
+    self_prediction: SelfPredictionConfig = field(default_factory=SelfPredictionConfig)
     concept_injection: ConceptInjectionConfig = field(default_factory=ConceptInjectionConfig)
 
 
@@ -21,6 +23,7 @@ class Introspection(Inquiry):
     description = "self-reports: privileged readout of internal state, or echo?"
     studies: ClassVar[dict[str, type[Study]]] = {
         "temperature": TemperatureStudy,
+        "self_prediction": SelfPredictionStudy,
         "concept_injection": ConceptInjectionStudy,
     }
     studies_config = IntrospectionStudies

@@ -24,6 +24,7 @@ from reflectlab.core.config import StudyConfig
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
 from reflectlab.core.models.base import Model, Prompt, SamplingParams
+from reflectlab.core.plan import PlanContext, Work
 from reflectlab.core.stats import mean_ci, paired_diff_ci
 from reflectlab.probes.self_report import two_way_choice
 
@@ -211,6 +212,22 @@ class ConceptInjectionStudy(Study):
     name = "concept-injection"
     side = "recognition"
     description = "inject a concept direction: noticed and named, vs random directions and leakage"
+
+    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
+        n_q = max(1, min(int(cfg.n_questions), len(DETECT_QUESTIONS)))
+        concepts = CONCEPTS[: cfg.n_concepts]
+        m = ctx.subject
+        detect = [_detect_prompt(q, "yes", "no") for q in range(n_q)]
+        answers: list[Prompt] = [[{"role": "user", "content": q}] for q in (NAME_QUESTION, NEUTRAL_QUESTION)]
+        # one read with no injection, then one per layer x concept x strength x (concept, random direction)
+        reads = 1 + len(cfg.layers) * len(concepts) * len(cfg.strengths) * 2
+        work = Work()
+        work.forward(
+            m, ctx.count(m, [[{"role": "user", "content": p.format(c=c)}] for c in concepts for p in CONCEPT_PROMPTS])
+        )
+        work.forward(m, reads * 2 * ctx.count(m, detect))
+        work.generate(m, reads * 2, reads * ctx.count(m, answers), cfg.name_tokens)
+        return work
 
     def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
         model = ctx.model()

@@ -23,6 +23,7 @@ from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
 from reflectlab.core.models.base import Model, Prompt, SamplingParams
 from reflectlab.core.models.embedded import other_embedded
+from reflectlab.core.plan import PlanContext, Work
 from reflectlab.core.stats import accuracy_ci, auroc, auroc_ci, paired_auroc_diff_ci
 from reflectlab.probes.self_report import order_bias, two_way_choice
 from reflectlab.probes.surprisal import mean_surprisal
@@ -212,6 +213,26 @@ class TemperatureStudy(Study):
     name = "temperature"
     side = "recognition"
     description = "judge own sampling temperature: self vs cross-model vs surprisal baseline"
+
+    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
+        items = build_items(cfg)
+        cross = other_embedded(ctx.subject) if cfg.cross_judge == "auto" else str(cfg.cross_judge)
+        work = Work()
+        requests = [[{"role": "user", "content": it.request}] for it in items]
+        judge_prompts = [
+            [
+                {
+                    "role": "user",
+                    "content": JUDGE_QUESTION.format(request=it.request, text="", first="high", second="low"),
+                }
+            ]
+            for it in items
+        ]
+        work.generate(ctx.subject, len(items), ctx.count(ctx.subject, requests), cfg.max_new_tokens)
+        for model in (ctx.subject, cross):
+            work.forward(model, 2 * (ctx.count(model, judge_prompts) + len(items) * cfg.max_new_tokens))
+        work.forward(ctx.subject, ctx.count(ctx.subject, requests) + len(items) * cfg.max_new_tokens)
+        return work
 
     def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
         subject = ctx.model()

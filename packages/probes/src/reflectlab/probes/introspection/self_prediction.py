@@ -1,0 +1,334 @@
+"""Study ``introspection/self-prediction`` (RESEARCH.md §2.2, after Binder et al. 2024): does a model trained to
+predict properties of its own behaviour predict itself better than another model trained on the same data?
+
+Pipeline:
+1. object-level prompts (name an animal, a country, a colour; pick a number), each varied by a context word, split
+   into training and held-out prompts; the subject M answers greedily;
+2. meta-level questions about a property of that answer ("Would your answer start with a vowel? Answer yes or
+   no."), ground truth from the answer itself;
+3. the *self-predictor* S is M fine-tuned (``sft`` trainer, LoRA) on its own training-split properties;
+4. S answers every object prompt itself: its held-out behaviour is the truth it must predict;
+5. the *cross-predictor* C (another model) is fine-tuned on S's training-split behaviour - the same kind of data
+   about S that S got about M - and predicts S on the held-out prompts;
+6. behaviour change: S is fine-tuned further on object-level answers with the opposite property (S'); on held-out
+   prompts where S' now behaves differently from S, do S''s predictions follow its new behaviour or its old one?
+
+Predictions are read from logits (P("yes") vs P("no")). Every accuracy is compared with the majority-class
+baseline of the training split.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from reflectlab.core.cache import content_key
+from reflectlab.core.config import StudyConfig
+from reflectlab.core.findings import Finding
+from reflectlab.core.inquiry import RunContext, Study
+from reflectlab.core.models.base import Model, Prompt, SamplingParams
+from reflectlab.core.models.embedded import other_embedded
+from reflectlab.core.models.spec import ModelSpec
+from reflectlab.core.plan import PlanContext, Work
+from reflectlab.core.stats import accuracy_ci, paired_diff_ci
+
+FAMILIES = {
+    "animal": "Name an animal. Answer with one word.",
+    "country": "Name a country. Answer with one word.",
+    "colour": "Name a colour. Answer with one word.",
+    "number": "Pick a whole number between 1 and 100. Answer with the number only.",
+}
+CONTEXT_WORDS = [
+    "quiet", "bright", "ancient", "tiny", "frozen", "golden", "noisy", "gentle", "wild", "distant", "sweet",
+    "heavy", "rainy", "sunny", "strange", "simple", "happy", "dark", "lucky", "brave", "soft", "fast", "calm",
+    "proud", "hidden", "green", "royal", "wooden", "silver", "salty", "spicy", "misty", "humble", "clever",
+    "sleepy", "silent", "curious", "famous", "tropical", "arctic", "urban", "rural", "musical", "northern",
+    "southern", "eastern", "western", "grand", "little", "bold",
+]  # fmt: skip
+VOWELS = "aeiou"
+
+
+def first_word(text: str) -> str:
+    """The answer's first word, lower-cased, stripped of punctuation."""
+    for token in text.replace("\n", " ").split():
+        word = "".join(ch for ch in token if ch.isalnum()).lower()
+        if word:
+            return word
+    return ""
+
+
+def _number(word: str) -> int | None:
+    return int(word) if word.isdigit() else None
+
+
+# Properties of an answer: name -> (question, applies-to, value). Binary, so the meta answer is "yes" or "no".
+PROPERTIES: dict[str, tuple[str, Callable[[str], bool], Callable[[str], bool]]] = {
+    "starts_with_vowel": (
+        "Would your answer start with a vowel?",
+        lambda family: family != "number",
+        lambda word: bool(word) and word[0] in VOWELS,
+    ),
+    "longer_than_five_letters": (
+        "Would your answer be longer than five letters?",
+        lambda family: family != "number",
+        lambda word: len(word) > 5,
+    ),
+    "even_number": (
+        "Would your answer be an even number?",
+        lambda family: family == "number",
+        lambda word: (_number(word) or 1) % 2 == 0,
+    ),
+}
+
+# Replacement answers for the behaviour-change arm: a word with the opposite first-letter property.
+VOWEL_WORDS = {"animal": ["eagle", "owl", "elephant", "iguana", "otter"], "country": ["italy", "egypt", "india", "oman"],
+               "colour": ["orange", "indigo", "amber", "olive"]}  # fmt: skip
+CONSONANT_WORDS = {"animal": ["dog", "tiger", "horse", "zebra", "rabbit"], "country": ["france", "spain", "japan", "peru"],
+                   "colour": ["red", "blue", "green", "purple"]}  # fmt: skip
+
+
+@dataclass
+class ObjectPrompt:
+    family: str
+    word: str
+    held_out: bool
+
+    @property
+    def text(self) -> str:
+        return f"Think of something {self.word}. {FAMILIES[self.family]}"
+
+
+@dataclass
+class SelfPredictionConfig(StudyConfig):
+    n_context_words: int = 30  # object prompts per family
+    held_out_fraction: float = 0.4
+    answer_tokens: int = 6
+    cross_model: str = "auto"  # "auto" = the other embedded model
+    epochs: float = 2.0
+    lora_r: int = 16
+    learning_rate: float = 2e-4
+    batch_size: int = 8
+    behaviour_change: bool = True
+    margin: float = 0.05
+
+
+def build_prompts(cfg: Any, seed: int) -> list[ObjectPrompt]:
+    words = CONTEXT_WORDS[: cfg.n_context_words]
+    if len(words) < cfg.n_context_words:
+        raise ValueError(f"n_context_words={cfg.n_context_words} but only {len(CONTEXT_WORDS)} ship with the study")
+    rng = np.random.default_rng(seed)
+    held = set(rng.permutation(words)[: max(1, round(len(words) * cfg.held_out_fraction))])
+    return [ObjectPrompt(family, w, w in held) for family in FAMILIES for w in words]
+
+
+def meta_question(prompt: ObjectPrompt, prop: str) -> Prompt:
+    question = PROPERTIES[prop][0]
+    return [{"role": "user", "content": f'Suppose you were asked: "{prompt.text}" {question} Answer yes or no.'}]
+
+
+def behaviour(model: Model, prompts: list[ObjectPrompt], tokens: int) -> list[str]:
+    gens = model.generate(
+        [[{"role": "user", "content": p.text}] for p in prompts], SamplingParams(max_new_tokens=tokens), desc="answer"
+    )
+    return [first_word(g.text) for g in gens]
+
+
+def meta_items(prompts: list[ObjectPrompt]) -> list[tuple[int, str]]:
+    """(prompt index, property) pairs that apply."""
+    return [
+        (i, prop) for i, p in enumerate(prompts) for prop, (_, applies, _) in PROPERTIES.items() if applies(p.family)
+    ]
+
+
+def truth(items: list[tuple[int, str]], answers: list[str]) -> np.ndarray:
+    return np.array([PROPERTIES[prop][2](answers[i]) for i, prop in items], dtype=bool)
+
+
+def predict(model: Model, prompts: list[ObjectPrompt], items: list[tuple[int, str]]) -> np.ndarray:
+    probs = model.option_probs([meta_question(prompts[i], prop) for i, prop in items], ["yes", "no"])
+    return probs[:, 0] > 0.5
+
+
+def meta_examples(prompts: list[ObjectPrompt], items: list[tuple[int, str]], labels: np.ndarray) -> list[Any]:
+    return [
+        [*meta_question(prompts[i], prop), {"role": "assistant", "content": "yes" if y else "no"}]
+        for (i, prop), y in zip(items, labels, strict=True)
+    ]
+
+
+def changed_answer(prompt: ObjectPrompt, old: str, k: int) -> str:
+    """An object-level answer with the opposite main property of ``old``."""
+    if prompt.family == "number":
+        n = _number(old)
+        return str((n if n is not None else 7) + 1)  # flips parity
+    pool = CONSONANT_WORDS if old[:1] in VOWELS else VOWEL_WORDS
+    words = pool[prompt.family]
+    return words[k % len(words)].capitalize()
+
+
+def majority_baseline(train_labels: np.ndarray, test_labels: np.ndarray) -> np.ndarray:
+    majority = bool(train_labels.mean() >= 0.5) if len(train_labels) else True
+    return test_labels == majority
+
+
+class SelfPredictionStudy(Study):
+    name = "self-prediction"
+    side = "recognition"
+    description = "predict properties of own behaviour: self vs cross predictor, and after a behaviour change"
+
+    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
+        prompts = build_prompts(cfg, ctx.seed)
+        items = meta_items(prompts)
+        train_items = [it for it in items if not prompts[it[0]].held_out]
+        test_items = [it for it in items if prompts[it[0]].held_out]
+        m = ctx.subject
+        cross = other_embedded(m) if cfg.cross_model == "auto" else str(cfg.cross_model)
+        objects = [[{"role": "user", "content": p.text}] for p in prompts]
+        n_answers = 3 if cfg.behaviour_change else 2  # M, S (and S') answer every object prompt
+        work = Work()
+        work.generate(m, n_answers * len(prompts), n_answers * ctx.count(m, objects), cfg.answer_tokens)
+        meta_train = [meta_question(prompts[i], p) for i, p in train_items]
+        meta_test = [meta_question(prompts[i], p) for i, p in test_items]
+        for model in (m, cross):
+            work.train(model, int(cfg.epochs * (ctx.count(model, meta_train) + 2 * len(meta_train))))
+            work.forward(model, ctx.count(model, meta_test))
+        if cfg.behaviour_change:
+            train_objects = [o for o, p in zip(objects, prompts, strict=True) if not p.held_out]
+            work.train(m, int(cfg.epochs * (ctx.count(m, train_objects) + 3 * len(train_objects))))
+            work.forward(m, ctx.count(m, meta_test))
+        return work
+
+    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+        from reflectlab.core.registry import trainers
+
+        train_sft = trainers.get("sft")
+        subject = ctx.model()
+        cross_name = other_embedded(subject.name) if cfg.cross_model == "auto" else str(cfg.cross_model)
+        settings = {"epochs": float(cfg.epochs), "lora_r": int(cfg.lora_r), "learning_rate": float(cfg.learning_rate),
+                    "batch_size": int(cfg.batch_size), "seed": ctx.seed}  # fmt: skip
+
+        def train(base: ModelSpec, examples: list[Any], tag: str) -> Model:
+            key = content_key(tag, base.name, base.adapter, examples, settings)[:16]
+            out = ctx.persistent_dir(f"{tag}-{key}")
+            result = train_sft(base, examples, settings, out,
+                               lambda m, step: ctx.log_metrics({f"{tag}/{k}": v for k, v in m.items()}, step=step))  # fmt: skip
+            adapter = ctx.out_dir / "adapters" / tag
+            if result.spec.adapter and not adapter.exists():
+                shutil.copytree(result.spec.adapter, adapter, ignore=shutil.ignore_patterns("*.json.partial"))
+            return ctx.model(result.spec)
+
+        prompts = build_prompts(cfg, ctx.seed)
+        items = meta_items(prompts)
+        train_items = [it for it in items if not prompts[it[0]].held_out]
+        test_items = [it for it in items if prompts[it[0]].held_out]
+
+        m_answers = behaviour(subject, prompts, cfg.answer_tokens)
+        self_pred = train(subject.spec, meta_examples(prompts, train_items, truth(train_items, m_answers)), "self")
+        s_answers = behaviour(self_pred, prompts, cfg.answer_tokens)  # S's own behaviour is what it must predict
+        s_train, s_test = truth(train_items, s_answers), truth(test_items, s_answers)
+        cross_spec = ModelSpec(name=cross_name, dtype=subject.spec.dtype, device=subject.spec.device,
+                               batch_size=subject.spec.batch_size)  # fmt: skip
+        cross_pred = train(cross_spec, meta_examples(prompts, train_items, s_train), "cross")
+
+        self_correct = predict(self_pred, prompts, test_items) == s_test
+        cross_correct = predict(cross_pred, prompts, test_items) == s_test
+        base_correct = majority_baseline(s_train, s_test)
+
+        common: dict[str, Any] = {"study": "introspection/self-prediction", "side": "recognition",
+                                  "model": subject.name}  # fmt: skip
+        b, seed = int(cfg.n_bootstrap), ctx.seed
+        findings = [
+            Finding.from_estimate(
+                paired_diff_ci(self_correct, base_correct, seed=seed, n_resamples=b),
+                metric="self_minus_majority",
+                control="majority-class baseline",
+                control_value=0.0,
+                margin=cfg.margin,
+                details={"self_accuracy": float(self_correct.mean()), "majority_accuracy": float(base_correct.mean())},
+                **common,
+            ),
+            Finding.from_estimate(
+                paired_diff_ci(cross_correct, base_correct, seed=seed, n_resamples=b),
+                metric="cross_minus_majority",
+                control="majority-class baseline",
+                control_value=0.0,
+                margin=cfg.margin,
+                details={"cross_model": cross_name, "cross_accuracy": float(cross_correct.mean())},
+                **common,
+            ),
+            Finding.from_estimate(
+                accuracy_ci(self_correct, seed=seed, n_resamples=b),
+                metric="self_accuracy",
+                control="majority-class baseline",
+                control_value=float(base_correct.mean()),
+                margin=cfg.margin,
+                **common,
+            ),
+            Finding.from_estimate(
+                accuracy_ci(cross_correct, seed=seed, n_resamples=b),
+                metric="cross_accuracy",
+                control="majority-class baseline",
+                control_value=float(base_correct.mean()),
+                margin=cfg.margin,
+                details={"cross_model": cross_name},
+                **common,
+            ),
+            Finding.from_estimate(
+                paired_diff_ci(self_correct, cross_correct, seed=seed, n_resamples=b),
+                metric="self_minus_cross",
+                control=f"cross-predictor ({cross_name}) trained on the same data",
+                control_value=0.0,
+                margin=cfg.margin,
+                primary=True,
+                details={"definition": "accuracy of S predicting S minus accuracy of C predicting S, paired"},
+                **common,
+            ),
+        ]
+
+        samples = [
+            {"prompt": prompts[i].text, "property": prop, "split": "held-out" if prompts[i].held_out else "train",
+             "m_answer": m_answers[i], "output": s_answers[i]}
+            for i, prop in items
+        ]  # fmt: skip
+        if cfg.behaviour_change:
+            findings.append(self._behaviour_change(ctx, cfg, train, self_pred, prompts, s_answers, test_items, common))
+        ctx.log_samples(samples)
+        ctx.log_metrics({"n_train_items": float(len(train_items)), "n_test_items": float(len(test_items)),
+                         "m_s_behaviour_agreement": float(np.mean([a == b for a, b in zip(m_answers, s_answers, strict=True)]))})  # fmt: skip
+        return findings
+
+    @staticmethod
+    def _behaviour_change(
+        ctx: RunContext,
+        cfg: Any,
+        train: Callable[[ModelSpec, list[Any], str], Model],
+        self_pred: Model,
+        prompts: list[ObjectPrompt],
+        s_answers: list[str],
+        test_items: list[tuple[int, str]],
+        common: dict[str, Any],
+    ) -> Finding:
+        examples = [
+            [{"role": "user", "content": p.text}, {"role": "assistant", "content": changed_answer(p, s_answers[i], i)}]
+            for i, p in enumerate(prompts)
+            if not p.held_out
+        ]
+        changed = train(self_pred.spec, examples, "changed")
+        new_answers = behaviour(changed, prompts, cfg.answer_tokens)
+        old, new = truth(test_items, s_answers), truth(test_items, new_answers)
+        predicted = predict(changed, prompts, test_items)
+        differ = old != new
+        follows_new = (predicted == new)[differ].astype(float)
+        follows_old = (predicted == old)[differ].astype(float)
+        return Finding.from_estimate(
+            paired_diff_ci(follows_new, follows_old, seed=ctx.seed, n_resamples=int(cfg.n_bootstrap)),
+            metric="follows_new_behaviour", control="predicts its old behaviour", control_value=0.0,
+            margin=cfg.margin,
+            details={"items_where_behaviour_changed": int(differ.sum()), "share_changed": float(differ.mean()),
+                     "definition": "on held-out items whose property changed: P(predicts new) - P(predicts old)"},
+            **common,
+        )  # fmt: skip
