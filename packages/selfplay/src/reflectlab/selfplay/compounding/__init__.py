@@ -8,16 +8,18 @@ from typing import ClassVar
 
 from reflectlab.core.inquiry import Inquiry, Study
 from reflectlab.selfplay.compounding.recurrence import RecurrenceConfig, RecurrenceStudy
+from reflectlab.selfplay.compounding.self_training import SelfTrainingConfig, SelfTrainingStudy
 
 
 @dataclass
 class CompoundingStudies:
     recurrence: RecurrenceConfig = field(default_factory=RecurrenceConfig)
+    self_training: SelfTrainingConfig = field(default_factory=SelfTrainingConfig)
 
 
 class Compounding(Inquiry):
     name = "compounding"
     description = "self-training errors compound; verification sets the floor"
-    studies: ClassVar[dict[str, type[Study]]] = {"recurrence": RecurrenceStudy}
+    studies: ClassVar[dict[str, type[Study]]] = {"recurrence": RecurrenceStudy, "self_training": SelfTrainingStudy}
     studies_config = CompoundingStudies
     presets_resource = ("reflectlab.selfplay.compounding", "presets.yaml")

@@ -24,6 +24,7 @@ import numpy as np
 from reflectlab.core.config import StudyConfig
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
+from reflectlab.core.plan import PlanContext, Work
 from reflectlab.core.stats import mean_ci, paired_diff_ci
 
 
@@ -87,6 +88,9 @@ class RecurrenceStudy(Study):
     name = "recurrence"
     side = "self-signal"
     description = "closed form of verified self-training: avalanche without a verifier, floor with one"
+
+    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
+        return Work(note="closed form and simulation: no model work")
 
     def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
         r_ref, f_ref, k_ref = (float(x) for x in cfg.reference)
