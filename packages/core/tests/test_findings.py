@@ -38,6 +38,12 @@ def test_verdict_rule(low: float, high: float, control: float, direction: str, e
     assert verdict_for(low, high, control, direction=direction, margin=0.05) == expected
 
 
+def test_too_few_items_are_always_inconclusive() -> None:
+    assert verdict_for(0.6, 0.8, 0.5, n=9) == "inconclusive"
+    assert verdict_for(0.0, 0.0, 0.0, n=3) == "inconclusive"  # a zero-width interval over 3 items means nothing
+    assert verdict_for(0.6, 0.8, 0.5, n=10) == "present"
+
+
 def test_verdict_rejects_unknown_direction() -> None:
     with pytest.raises(ValueError):
         verdict_for(0.1, 0.2, 0.0, direction="up")

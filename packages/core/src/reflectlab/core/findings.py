@@ -14,7 +14,8 @@ oriented so that a positive effect is the hypothesised one:
 - ``present``: the whole interval lies above 0 (the effect is distinguishable from the control);
 - ``absent``: the whole interval lies inside ``[-margin, +margin]`` (equivalent to the control), or the whole
   interval lies below 0 (the opposite of the hypothesised effect);
-- ``inconclusive``: anything else, including an undefined interval.
+- ``inconclusive``: anything else, including an undefined interval, and any estimate from fewer than
+  :data:`MIN_N` items (a bootstrap interval over a handful of items can be zero-width without meaning anything).
 """
 
 from __future__ import annotations
@@ -31,18 +32,28 @@ from reflectlab.core.stats import Estimate
 SIDES = ("recognition", "correction", "self-signal")
 VERDICTS = ("present", "absent", "inconclusive")
 DIRECTIONS = ("greater", "less")
+#: Estimates from fewer items than this are always ``inconclusive``.
+MIN_N = 10
 
 Side = Literal["recognition", "correction", "self-signal"]
 Verdict = Literal["present", "absent", "inconclusive"]
 
 
 def verdict_for(
-    ci_low: float, ci_high: float, control_value: float, *, direction: str = "greater", margin: float = 0.05
+    ci_low: float,
+    ci_high: float,
+    control_value: float,
+    *,
+    direction: str = "greater",
+    margin: float = 0.05,
+    n: int | None = None,
 ) -> Verdict:
     """Apply the documented verdict rule (see the module docstring)."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, not {direction!r}")
     if any(math.isnan(x) for x in (ci_low, ci_high, control_value)):
+        return "inconclusive"
+    if n is not None and n < MIN_N:
         return "inconclusive"
     lo, hi = ci_low - control_value, ci_high - control_value
     if direction == "less":
@@ -78,7 +89,7 @@ class Finding:
         if self.side not in SIDES:
             raise ValueError(f"side must be one of {SIDES}, not {self.side!r}")
         self.verdict = verdict_for(
-            self.ci_low, self.ci_high, self.control_value, direction=self.direction, margin=self.margin
+            self.ci_low, self.ci_high, self.control_value, direction=self.direction, margin=self.margin, n=self.n
         )
 
     @classmethod

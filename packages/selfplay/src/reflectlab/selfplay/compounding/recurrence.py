@@ -166,6 +166,7 @@ class RecurrenceStudy(Study):
                     **setting,
                     "fixed_point": a_star,
                     "definition": "absent = the finite-data process settles where the closed form says",
+                    "claim": "equivalence",
                 },
                 **common,
             ),

@@ -264,7 +264,7 @@ class SelfTrainingStudy(Study):
                 details={"k_fitted": k_hat, "rounds_compared": "2 and later",
                          "mean_abs_error": float(np.mean([abs(float(np.mean(x))) for x in residual_rows])) if residual_rows else None,
                          "predicted": predictions,
-                         "definition": "absent = the measured accuracies sit where the recurrence predicts"},
+                         "definition": "absent = the measured accuracies sit where the recurrence predicts", "claim": "equivalence"},
                 **common,
             )
         )  # fmt: skip
