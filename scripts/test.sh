@@ -8,5 +8,5 @@ BIN="${REFLECTLAB_VENV:-$ROOT/.venv}/bin"
 cd "$ROOT"
 "$BIN/ruff" check .
 "$BIN/ruff" format --check .
-"$BIN/mypy" packages/*/src
+"$BIN/mypy" packages/*/src apps/*/src
 exec "$BIN/python" -m pytest "$@"

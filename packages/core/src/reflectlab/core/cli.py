@@ -131,11 +131,31 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_synthesize(args: argparse.Namespace) -> int:
-    from reflectlab.core.synthesis import format_table, latest_findings
+    from reflectlab.core.synthesis import collect, render
     from reflectlab.core.tracking import Tracker
 
-    print(format_table(latest_findings(Tracker(args.results_dir))))
+    text = render(collect(Tracker(args.results_dir)), args.format)
+    print(text, end="" if text.endswith("\n") else "\n")
     return 0
+
+
+DASHBOARD_PIP = "pip install reflectlab-dashboard"
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    # Streamlit is imported only here, and only through the dashboard package: the CLI works without either.
+    for module in ("streamlit", "reflectlab.dashboard"):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            raise UserError(f"the dashboard is not installed ({module} is missing): {DASHBOARD_PIP}")
+    from reflectlab.dashboard import launch
+
+    return launch(results_dir=args.results_dir, host=args.host, port=args.port, open_browser=args.open)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,9 +177,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run", help="run id (or prefix), run name, or 'latest'")
     s.add_argument("--results-dir", default=DEFAULT_RESULTS)
     s.set_defaults(fn=cmd_show)
-    y = sub.add_parser("synthesize", help="latest findings per model and side")
+    y = sub.add_parser("synthesize", help="latest findings per model and side, and the headline verdict")
     y.add_argument("--results-dir", default=DEFAULT_RESULTS)
+    y.add_argument("--format", choices=("table", "md", "csv"), default="table", help="terminal table, Markdown or CSV")
     y.set_defaults(fn=cmd_synthesize)
+    d = sub.add_parser("dashboard", help="the Streamlit dashboard over the results store (127.0.0.1 unless told)")
+    d.add_argument("--results-dir", default=DEFAULT_RESULTS, help="local store (MLFLOW_TRACKING_URI wins when set)")
+    d.add_argument("--host", default="127.0.0.1", help="address to bind; another only when you ask (e.g. 0.0.0.0)")
+    d.add_argument("--port", type=int, default=8501)
+    d.add_argument("--open", action="store_true", help="open a browser tab")
+    d.set_defaults(fn=cmd_dashboard)
     return p
 
 
