@@ -13,6 +13,7 @@ from reflectlab.probes.introspection.self_prediction import (
     PROPERTIES,
     SelfPredictionConfig,
     SelfPredictionStudy,
+    answer_word,
     build_prompts,
     changed_answer,
     first_word,
@@ -35,6 +36,9 @@ def test_prompts_split_by_context_word_across_families() -> None:
 
 
 def test_answers_and_properties() -> None:
+    assert answer_word("The animal is a lion.", "animal") == "lion"
+    assert answer_word("I would pick 42, a nice number", "number") == "42"
+    assert answer_word("", "colour") == "" and answer_word("The the a", "colour") == ""
     assert first_word("  Elephant! It is big.") == "elephant"
     assert first_word("**42**") == "42"
     assert first_word("") == ""

@@ -6,7 +6,9 @@ Pipeline:
    into training and held-out prompts; the subject M answers greedily;
 2. meta-level questions about a property of that answer ("Would your answer start with a vowel? Answer yes or
    no."), ground truth from the answer itself;
-3. the *self-predictor* S is M fine-tuned (``sft`` trainer, LoRA) on its own training-split properties;
+3. the *self-predictor* S is M fine-tuned (``sft`` trainer, LoRA) on its own training-split properties, mixed with
+   M's own object-level answers to the training prompts (without them a small model trained on yes/no targets
+   collapses to answering "no" to everything, and there is no behaviour left to predict);
 4. S answers every object prompt itself: its held-out behaviour is the truth it must predict;
 5. the *cross-predictor* C (another model) is fine-tuned on S's training-split behaviour - the same kind of data
    about S that S got about M - and predicts S on the held-out prompts;
@@ -52,6 +54,10 @@ CONTEXT_WORDS = [
 VOWELS = "aeiou"
 
 
+_FILLER = {"the", "a", "an", "my", "i", "answer", "is", "it", "would", "be", "one", "word", "name", "of", "its", "sure",
+           "here", "okay", "ok", "well", "animal", "country", "colour", "color", "number", "pick", "think"}  # fmt: skip
+
+
 def first_word(text: str) -> str:
     """The answer's first word, lower-cased, stripped of punctuation."""
     for token in text.replace("\n", " ").split():
@@ -59,6 +65,16 @@ def first_word(text: str) -> str:
         if word:
             return word
     return ""
+
+
+def answer_word(text: str, family: str) -> str:
+    """The word an object-level answer names: the first number for the number family, else the first word that is
+    not filler ("The animal is a lion." -> "lion"); empty when there is none."""
+    words = ["".join(ch for ch in token if ch.isalnum()).lower() for token in text.replace("\n", " ").split()]
+    words = [w for w in words if w]
+    if family == "number":
+        return next((w for w in words if w.isdigit()), "")
+    return next((w for w in words if w.isalpha() and w not in _FILLER), "")
 
 
 def _number(word: str) -> int | None:
@@ -130,11 +146,12 @@ def meta_question(prompt: ObjectPrompt, prop: str) -> Prompt:
     return [{"role": "user", "content": f'Suppose you were asked: "{prompt.text}" {question} Answer yes or no.'}]
 
 
-def behaviour(model: Model, prompts: list[ObjectPrompt], tokens: int) -> list[str]:
+def behaviour(model: Model, prompts: list[ObjectPrompt], tokens: int) -> tuple[list[str], list[str]]:
+    """Each prompt's greedy answer: the word it names, and the raw text."""
     gens = model.generate(
         [[{"role": "user", "content": p.text}] for p in prompts], SamplingParams(max_new_tokens=tokens), desc="answer"
     )
-    return [first_word(g.text) for g in gens]
+    return [answer_word(g.text, p.family) for g, p in zip(gens, prompts, strict=True)], [g.text for g in gens]
 
 
 def meta_items(prompts: list[ObjectPrompt]) -> list[tuple[int, str]]:
@@ -193,11 +210,13 @@ class SelfPredictionStudy(Study):
         work.generate(m, n_answers * len(prompts), n_answers * ctx.count(m, objects), cfg.answer_tokens)
         meta_train = [meta_question(prompts[i], p) for i, p in train_items]
         meta_test = [meta_question(prompts[i], p) for i, p in test_items]
+        train_objects = [o for o, p in zip(objects, prompts, strict=True) if not p.held_out]
+        object_tokens = ctx.count(m, train_objects) + cfg.answer_tokens * len(train_objects)
         for model in (m, cross):
             work.train(model, int(cfg.epochs * (ctx.count(model, meta_train) + 2 * len(meta_train))))
             work.forward(model, ctx.count(model, meta_test))
+        work.train(m, int(cfg.epochs * object_tokens), runs=0)  # S also trains on M's own object-level answers
         if cfg.behaviour_change:
-            train_objects = [o for o, p in zip(objects, prompts, strict=True) if not p.held_out]
             work.train(m, int(cfg.epochs * (ctx.count(m, train_objects) + 3 * len(train_objects))))
             work.forward(m, ctx.count(m, meta_test))
         return work
@@ -226,9 +245,15 @@ class SelfPredictionStudy(Study):
         train_items = [it for it in items if not prompts[it[0]].held_out]
         test_items = [it for it in items if prompts[it[0]].held_out]
 
-        m_answers = behaviour(subject, prompts, cfg.answer_tokens)
-        self_pred = train(subject.spec, meta_examples(prompts, train_items, truth(train_items, m_answers)), "self")
-        s_answers = behaviour(self_pred, prompts, cfg.answer_tokens)  # S's own behaviour is what it must predict
+        m_answers, m_texts = behaviour(subject, prompts, cfg.answer_tokens)
+        # Meta questions with M's true properties, mixed with M's own object-level answers on the training prompts,
+        # so that training on yes/no targets does not collapse the behaviour S is then asked to predict.
+        own = [[{"role": "user", "content": p.text}, {"role": "assistant", "content": m_texts[i].strip()}]
+               for i, p in enumerate(prompts) if not p.held_out and m_texts[i].strip()]  # fmt: skip
+        self_pred = train(
+            subject.spec, meta_examples(prompts, train_items, truth(train_items, m_answers)) + own, "self"
+        )
+        s_answers, _ = behaviour(self_pred, prompts, cfg.answer_tokens)  # S's own behaviour is what it must predict
         s_train, s_test = truth(train_items, s_answers), truth(test_items, s_answers)
         cross_spec = ModelSpec(name=cross_name, dtype=subject.spec.dtype, device=subject.spec.device,
                                batch_size=subject.spec.batch_size)  # fmt: skip
@@ -318,7 +343,7 @@ class SelfPredictionStudy(Study):
             if not p.held_out
         ]
         changed = train(self_pred.spec, examples, "changed")
-        new_answers = behaviour(changed, prompts, cfg.answer_tokens)
+        new_answers, _ = behaviour(changed, prompts, cfg.answer_tokens)
         old, new = truth(test_items, s_answers), truth(test_items, new_answers)
         predicted = predict(changed, prompts, test_items)
         differ = old != new
