@@ -7,22 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from reflectlab.core.findings import CONTRACT_FIELDS
 from reflectlab.core.testing import run_platform as platform
 from reflectlab.core.tracking import Tracker
 
-CONTRACT = {
-    "study",
-    "metric",
-    "value",
-    "ci_low",
-    "ci_high",
-    "n",
-    "control",
-    "control_value",
-    "side",
-    "verdict",
-    "model",
-}
+CONTRACT = set(CONTRACT_FIELDS)
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from reflectlab.core.findings import Finding, read_findings, verdict_for, write_findings
+from reflectlab.core.findings import CONTRACT_FIELDS, Finding, read_findings, verdict_for, write_findings
 from reflectlab.core.stats import Estimate
 
 CONTRACT = {
@@ -59,6 +59,10 @@ def test_finding_computes_its_verdict_and_validates_side() -> None:
     assert _finding().verdict == "present"
     with pytest.raises(ValueError):
         _finding(side="introspection")
+
+
+def test_the_contract_constant_is_the_documented_one() -> None:
+    assert set(CONTRACT_FIELDS) == CONTRACT
 
 
 def test_findings_json_follows_the_contract(tmp_path) -> None:  # type: ignore[no-untyped-def]

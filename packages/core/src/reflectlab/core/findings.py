@@ -29,6 +29,10 @@ from typing import Any, Literal
 
 from reflectlab.core.stats import Estimate
 
+#: The fields every record of ``findings.json`` has (the contract the synthesis and the dashboard rely on).
+CONTRACT_FIELDS = (
+    "study", "metric", "value", "ci_low", "ci_high", "n", "control", "control_value", "side", "verdict", "model",
+)  # fmt: skip
 SIDES = ("recognition", "correction", "self-signal")
 VERDICTS = ("present", "absent", "inconclusive")
 DIRECTIONS = ("greater", "less")

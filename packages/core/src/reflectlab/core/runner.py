@@ -105,7 +105,13 @@ def plan(target: str, overrides: list[str], *, measure: bool = True, echo: Any =
 
 def run(target: str, overrides: list[str], *, echo: Any = print) -> RunResult:
     inquiry, cfg, spec, study_name = _resolve(target, overrides)
-    estimates = {p.study: p.seconds for p in plan(target, overrides, measure=False)}
+    try:  # an estimate is logged beside each study's time when this machine's throughput is cached
+        estimates = {p.study: p.seconds for p in plan(target, overrides, measure=False)}
+    except UserError:
+        raise
+    except Exception as exc:  # a broken plan() must not stop the run itself
+        echo(f"  (no time estimates: {type(exc).__name__}: {exc})")
+        estimates = {}
     for name in cfg.studies:
         if name not in inquiry.studies:
             raise UserError(f"inquiry {inquiry.name!r} has no implementation for study {name!r}")
