@@ -25,6 +25,8 @@ class _Parser(argparse.ArgumentParser):
 def _quiet() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Weight-loading and dataset bars from transformers and datasets; the platform shows its own on model work.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     warnings.filterwarnings("ignore")
 
 

@@ -76,9 +76,6 @@ class EmbeddedModel:
             return self.cache_dir
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
 
         gguf = self.gguf_path()
         tmp = self.cache_dir.with_name(self.cache_dir.name + ".partial")

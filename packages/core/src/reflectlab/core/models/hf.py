@@ -45,9 +45,6 @@ class HFModel(Model):
 
     def _load(self) -> Any:
         from transformers import AutoModelForCausalLM
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # the platform shows its own progress on model work
 
         dtype = getattr(torch, self.spec.dtype, None)
         if not isinstance(dtype, torch.dtype):
