@@ -60,7 +60,7 @@ def plant_second_model(tracker: Tracker, source: str, model: str = SECOND) -> st
     for rec in findings:
         rec["model"] = model
         if rec["metric"] == "detection_vs_random":  # a recognition effect this model "shows"
-            rec.update(value=0.75, ci_low=0.5, ci_high=1.0)
+            rec.update(value=0.75, ci_low=0.5, ci_high=1.0, n=40)
     with tracker.staging() as stage:
         samples_path = Path(tracker.client.download_artifacts(source, "samples.jsonl", str(stage)))
         samples = [json.loads(line) for line in samples_path.read_text().splitlines()]
