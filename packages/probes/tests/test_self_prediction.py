@@ -16,7 +16,6 @@ from reflectlab.probes.introspection.self_prediction import (
     answer_word,
     build_prompts,
     changed_answer,
-    first_word,
     majority_baseline,
     meta_items,
     truth,
@@ -39,9 +38,8 @@ def test_answers_and_properties() -> None:
     assert answer_word("The animal is a lion.", "animal") == "lion"
     assert answer_word("I would pick 42, a nice number", "number") == "42"
     assert answer_word("", "colour") == "" and answer_word("The the a", "colour") == ""
-    assert first_word("  Elephant! It is big.") == "elephant"
-    assert first_word("**42**") == "42"
-    assert first_word("") == ""
+    assert answer_word("  Elephant! It is big.", "animal") == "elephant"
+    assert answer_word("**42**", "number") == "42"
     vowel, longer, even = (PROPERTIES[k][2] for k in ("starts_with_vowel", "longer_than_five_letters", "even_number"))
     assert vowel("owl") and not vowel("dog") and not vowel("")
     assert longer("elephant") and not longer("tiger")
@@ -61,7 +59,7 @@ def test_behaviour_change_flips_the_main_property() -> None:
             assert int(changed_answer(p, "42", k)) % 2 == 1
         else:
             for old in ("owl", "dog"):
-                new = first_word(changed_answer(p, old, k))
+                new = answer_word(changed_answer(p, old, k), p.family)
                 assert (new[0] in "aeiou") != (old[0] in "aeiou")
 
 

@@ -76,9 +76,13 @@ def plan(target: str, overrides: list[str], *, measure: bool = True, echo: Any =
     """Each enabled study's model work and, from this machine's measured throughput, its wall time.
 
     With ``measure`` False only cached throughput is used (no estimate where none is cached)."""
+    inquiry, cfg, spec, _ = _resolve(target, overrides)
+    return _plan(inquiry, cfg, spec, measure=measure, echo=echo)
+
+
+def _plan(inquiry: Inquiry, cfg: Any, spec: ModelSpec, *, measure: bool, echo: Any) -> list[StudyPlan]:
     from reflectlab.core.models.loader import load_model
 
-    inquiry, cfg, spec, _ = _resolve(target, overrides)
     ctx = PlanContext(spec, int(cfg.seed))
     plans = []
     for key, study_cls in inquiry.studies.items():
@@ -106,7 +110,7 @@ def plan(target: str, overrides: list[str], *, measure: bool = True, echo: Any =
 def run(target: str, overrides: list[str], *, echo: Any = print) -> RunResult:
     inquiry, cfg, spec, study_name = _resolve(target, overrides)
     try:  # an estimate is logged beside each study's time when this machine's throughput is cached
-        estimates = {p.study: p.seconds for p in plan(target, overrides, measure=False)}
+        estimates = {p.study: p.seconds for p in _plan(inquiry, cfg, spec, measure=False, echo=None)}
     except UserError:
         raise
     except Exception as exc:  # a broken plan() must not stop the run itself

@@ -58,15 +58,6 @@ _FILLER = {"the", "a", "an", "my", "i", "answer", "is", "it", "would", "be", "on
            "here", "okay", "ok", "well", "animal", "country", "colour", "color", "number", "pick", "think"}  # fmt: skip
 
 
-def first_word(text: str) -> str:
-    """The answer's first word, lower-cased, stripped of punctuation."""
-    for token in text.replace("\n", " ").split():
-        word = "".join(ch for ch in token if ch.isalnum()).lower()
-        if word:
-            return word
-    return ""
-
-
 def answer_word(text: str, family: str) -> str:
     """The word an object-level answer names: the first number for the number family, else the first word that is
     not filler ("The animal is a lion." -> "lion"); empty when there is none."""
