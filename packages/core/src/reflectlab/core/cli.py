@@ -1,6 +1,7 @@
 """The ``platform`` command.
 
-Exit codes: 0 done; 1 a study failed (the others still ran and were logged); 2 bad input (one line, no traceback).
+Exit codes: 0 done; 1 a study failed (the others still ran and were logged); 2 bad input (one line, no traceback);
+130 (SIGINT) or 143 (SIGTERM) interrupted, with one line that says how to resume.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from reflectlab.core.synthesis import format_finding
 
     result = run(args.target, args.overrides)
+    if result.skipped:
+        print(f"\nresumed: {len(result.skipped)} finished studies skipped ({', '.join(result.skipped)})")
     print(f"\n{len(result.findings)} findings in {result.seconds:.0f}s (run {result.run_id}):")
     for f in result.findings:
         print("  " + format_finding(f))
@@ -167,7 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("models", help="embedded models and whether each is installed and cached")
     m.add_argument("--prepare", action="store_true", help="convert installed embedded models to the local cache")
     m.set_defaults(fn=cmd_models)
-    r = sub.add_parser("run", help="run an inquiry or one study: platform run <inquiry>[/<study>] [key=value ...]")
+    r = sub.add_parser(
+        "run",
+        help="run an inquiry or one study: platform run <inquiry>[/<study>] [key=value ...]; "
+        "resume=<run id|latest> continues an interrupted run",
+    )
     r.add_argument("target")
     r.add_argument("overrides", nargs="*", help="config overrides, e.g. preset=smoke seed=3 model.name=...")
     r.set_defaults(fn=cmd_run)
@@ -200,8 +207,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: finished studies are kept and logged", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        from reflectlab.core.runner import RunInterrupted
+
+        if isinstance(exc, RunInterrupted):
+            print(
+                f"interrupted: run {exc.run_id} marked KILLED, finished studies kept; continue it with: "
+                f"{exc.resume_hint}",
+                file=sys.stderr,
+            )
+            return exc.exit_code
+        print("interrupted", file=sys.stderr)
         return 130
 
 

@@ -37,6 +37,7 @@ class RunConfig:
     cache: bool = True
     results_dir: str = "reflectlab-results"
     experiment: str = ""  # MLflow experiment name; default "reflectlab/<inquiry>"
+    resume: str = ""  # a run id (or prefix, or "latest") to continue; see reflectlab.core.runner
 
 
 def config_class(inquiry_name: str, studies_cls: type) -> type:
@@ -104,8 +105,23 @@ def build_config(
     return cfg
 
 
-def flatten(cfg: DictConfig) -> dict[str, str]:
-    """``a.b.c -> value`` strings, for MLflow params."""
+def build_config_from(cls: type, text: str, overrides: dict[str, Any], *, source: str) -> DictConfig:
+    """A typed, read-only config from a logged ``config.yaml`` (a resumed run's), with ``overrides`` set on top.
+
+    The YAML is checked against ``cls`` like any config, so a run logged by an incompatible version is refused
+    with the key that no longer fits."""
+    base = OmegaConf.structured(cls)
+    try:
+        cfg = OmegaConf.merge(base, OmegaConf.create(text), overrides)
+    except OmegaConfBaseException as exc:
+        raise UserError(f"the config of {source} no longer fits: {_explain(exc, base)}") from None
+    OmegaConf.set_readonly(cfg, True)
+    assert isinstance(cfg, DictConfig)
+    return cfg
+
+
+def flatten(cfg: DictConfig, exclude: tuple[str, ...] = ()) -> dict[str, str]:
+    """``a.b.c -> value`` strings, for MLflow params; top-level keys in ``exclude`` are left out."""
     out: dict[str, str] = {}
 
     def walk(node: Any, prefix: str) -> None:
@@ -115,5 +131,7 @@ def flatten(cfg: DictConfig) -> dict[str, str]:
         else:
             out[prefix[:-1]] = str(node)
 
-    walk(OmegaConf.to_container(cfg, resolve=True), "")
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(container, dict)
+    walk({k: v for k, v in container.items() if k not in exclude}, "")
     return out

@@ -1,21 +1,28 @@
 """Run an inquiry (or one of its studies): config -> MLflow parent run -> one nested run per study.
 
 A study that raises is logged as FAILED with its traceback and the others still run (exit code 1); bad input
-(:class:`UserError`) stops the run (exit code 2); an interrupt marks the runs KILLED. Finished studies are logged
-as they finish, so nothing finished is lost.
+(:class:`UserError`) stops the run (exit code 2). An interrupt (SIGINT or SIGTERM) marks the parent run and the
+study that was running KILLED and raises :class:`RunInterrupted`; finished studies are logged as they finish, so
+nothing finished is lost. ``resume=<run id|latest>`` reopens such a run with its logged config: studies that
+FINISHED are skipped (their findings are read back), the others run again in new study runs under the same parent,
+and their model calls that had completed are answered by the content cache.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from reflectlab.core.cache import Cache
 from reflectlab.core.config import build_config, flatten
@@ -25,7 +32,19 @@ from reflectlab.core.inquiry import Inquiry, RunContext
 from reflectlab.core.models.loader import resolve_path
 from reflectlab.core.models.spec import ModelSpec
 from reflectlab.core.plan import PlanContext, Work, cached_throughput, estimate_seconds, measure_throughput
-from reflectlab.core.tracking import TAG_INQUIRY, TAG_KIND, TAG_MODEL, TAG_PRESET, TAG_STUDY, Tracker
+from reflectlab.core.tracking import (
+    TAG_INQUIRY,
+    TAG_KIND,
+    TAG_MODEL,
+    TAG_PRESET,
+    TAG_RESUMED,
+    TAG_STUDY,
+    Tracker,
+)
+
+#: Config keys a resumed run may take from the command line even where they differ from the logged config:
+#: ``resume`` itself and where the results live (the same store may be reached by another path).
+RESUME_FREE_KEYS = ("resume", "results_dir")
 
 
 @dataclass
@@ -36,6 +55,46 @@ class RunResult:
     results_dir: Path = Path(".")
     tracking_uri: str = ""
     seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)  # studies a resumed run found FINISHED
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by SIGINT or SIGTERM, after its MLflow runs were marked KILLED.
+
+    ``exit_code`` follows the shell's convention (128 + signal number); ``resume_hint`` is the command that
+    continues the run."""
+
+    def __init__(self, run_id: str, resume_hint: str, signum: int = signal.SIGINT) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+        self.resume_hint = resume_hint
+        self.exit_code = 128 + int(signum)
+
+
+@contextmanager
+def _interruptible() -> Iterator[list[int]]:
+    """Turn SIGTERM (what schedulers and ``kill`` send) into the same KeyboardInterrupt as SIGINT, once.
+
+    A second signal while the runs are being marked KILLED is ignored, so the store is never left half-written
+    (SIGKILL still stops the process). Yields a list that receives the number of the signal that arrived. Only
+    the main thread can own signal handlers; elsewhere (a run started from a worker thread) nothing changes."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        if received:
+            return
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def get_inquiry(name: str) -> Inquiry:
@@ -63,20 +122,62 @@ class StudyPlan:
     seconds: float | None
 
 
-def _resolve(target: str, overrides: list[str]) -> tuple[Inquiry, Any, ModelSpec, str]:
+def _resolve(target: str, overrides: list[str]) -> tuple[Inquiry, Any, ModelSpec, str, Any]:
+    """The inquiry, its resolved config, the model spec, the study asked for, and the run to resume (or None)."""
     inquiry_name, _, study_name = target.partition("/")
     inquiry = get_inquiry(inquiry_name)
     cfg = build_config(inquiry.config_class(), inquiry.presets(), overrides, only_study=study_name or None)
+    resumed = None
+    if cfg.resume:
+        cfg, resumed = _resumed_config(inquiry, cfg, overrides, study_name)
     spec = ModelSpec(**OmegaConf.to_container(cfg.model))  # type: ignore[arg-type]
     _check_model(spec)
-    return inquiry, cfg, spec, study_name
+    return inquiry, cfg, spec, study_name, resumed
+
+
+def _resumed_config(inquiry: Inquiry, cli: DictConfig, overrides: list[str], study_name: str) -> tuple[Any, Any]:
+    """The logged config of the run ``cli.resume`` names, and that run.
+
+    A resumed run keeps the config it started with, so its finished and re-run studies belong together: an
+    override that disagrees with it is refused (exit 2), naming the key."""
+    from reflectlab.core.config import build_config_from
+
+    tracker = Tracker(Path(cli.results_dir).expanduser().resolve())
+    run = tracker.get_run(str(cli.resume), inquiry=inquiry.name)
+    tags = run.data.tags
+    if tags.get(TAG_KIND) != "inquiry" or tags.get(TAG_INQUIRY) != inquiry.name:
+        raise UserError(f"run {run.info.run_id} is not a run of the inquiry {inquiry.name!r}; cannot resume it")
+    text = tracker.read_text_artifact(run.info.run_id, "config.yaml")
+    if text is None:
+        raise UserError(f"run {run.info.run_id} has no logged config.yaml; cannot resume it")
+    cfg = build_config_from(
+        inquiry.config_class(), text, {key: cli[key] for key in RESUME_FREE_KEYS}, source=f"run {run.info.run_id}"
+    )
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        if key in RESUME_FREE_KEYS:
+            continue
+        now, then = OmegaConf.select(cli, key), OmegaConf.select(cfg, key)
+        if str(now) != str(then):
+            raise UserError(
+                f"resume: {key}={now} differs from run {run.info.run_id[:8]}, which ran with {key}={then}; "
+                "a resumed run keeps its config"
+            )
+    if study_name:
+        enabled = [k for k in cfg.studies if cfg.studies[k].enabled]
+        if enabled != [study_name]:
+            raise UserError(
+                f"resume: run {run.info.run_id[:8]} ran the studies {', '.join(enabled)}; resume it as "
+                f"{inquiry.name}, not {inquiry.name}/{study_name}"
+            )
+    return cfg, run
 
 
 def plan(target: str, overrides: list[str], *, measure: bool = True, echo: Any = None) -> list[StudyPlan]:
     """Each enabled study's model work and, from this machine's measured throughput, its wall time.
 
     With ``measure`` False only cached throughput is used (no estimate where none is cached)."""
-    inquiry, cfg, spec, _ = _resolve(target, overrides)
+    inquiry, cfg, spec, _, _ = _resolve(target, overrides)
     return _plan(inquiry, cfg, spec, measure=measure, echo=echo)
 
 
@@ -107,8 +208,13 @@ def _plan(inquiry: Inquiry, cfg: Any, spec: ModelSpec, *, measure: bool, echo: A
     return plans
 
 
+def _resume_hint(inquiry: Inquiry, run_id: str, cfg: Any) -> str:
+    extra = "" if cfg.results_dir == "reflectlab-results" else f" results_dir={cfg.results_dir}"
+    return f"platform run {inquiry.name} resume={run_id}{extra}"
+
+
 def run(target: str, overrides: list[str], *, echo: Any = print) -> RunResult:
-    inquiry, cfg, spec, study_name = _resolve(target, overrides)
+    inquiry, cfg, spec, study_name, resumed = _resolve(target, overrides)
     try:  # an estimate is logged beside each study's time when this machine's throughput is cached
         estimates = {p.study: p.seconds for p in _plan(inquiry, cfg, spec, measure=False, echo=None)}
     except UserError:
@@ -122,58 +228,82 @@ def run(target: str, overrides: list[str], *, echo: Any = print) -> RunResult:
 
     results_dir = Path(cfg.results_dir).expanduser().resolve()
     tracker = Tracker(results_dir)
-    cache = Cache(results_dir / "cache.sqlite") if cfg.cache else None
     experiment = cfg.experiment or f"reflectlab/{inquiry.name}"
     tags = {TAG_INQUIRY: inquiry.name, TAG_MODEL: spec.name, TAG_PRESET: str(cfg.preset)}
     run_label = f"{inquiry.name}{'/' + study_name if study_name else ''} · {spec.name} · {cfg.preset}"
-    parent = tracker.start(experiment, run_label, {**tags, TAG_KIND: "inquiry"})
-    tracker.log_params(parent, flatten(cfg))
+    finished: dict[str, Any] = {}
+    earlier_seconds = 0.0  # time the run spent before it was resumed
+    if resumed is None:
+        parent = tracker.start(experiment, run_label, {**tags, TAG_KIND: "inquiry"})
+        tracker.log_params(parent, flatten(cfg, exclude=RESUME_FREE_KEYS[:1]))
+    else:
+        parent = resumed.info.run_id
+        finished = {c.data.tags.get(TAG_STUDY): c for c in tracker.children(parent) if c.info.status == "FINISHED"}
+        earlier_seconds = float(resumed.data.metrics.get("wall_seconds", 0.0))
+        tracker.reopen(parent, {TAG_RESUMED: str(int(resumed.data.tags.get(TAG_RESUMED, "0")) + 1)})
+    cache = Cache(results_dir / "cache.sqlite") if cfg.cache else None
     result = RunResult(run_id=parent, results_dir=results_dir, tracking_uri=tracker.uri)
     started = time.time()
     models: dict[str, Any] = {}
     status = "FINISHED"
-    echo(f"run {parent} · {run_label}")
-    try:
-        with tracker.staging() as stage:
-            (stage / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-            for study_key, study_cls in inquiry.studies.items():
-                study_cfg = cfg.studies.get(study_key)
-                if study_cfg is None or not study_cfg.enabled:
-                    continue
-                result.findings += _run_study(
-                    tracker,
-                    experiment,
-                    parent,
-                    tags,
-                    inquiry,
-                    study_key,
-                    study_cls,
-                    study_cfg,
-                    cfg,
-                    spec,
-                    cache,
-                    models,
-                    result,
-                    echo,
-                    estimates.get(f"{inquiry.name}/{study_key}"),
-                )
-            write_findings(result.findings, stage / "findings.json")
-            tracker.log_artifacts(parent, stage)
-        if result.failed:
+    echo(f"{'resuming run' if resumed is not None else 'run'} {parent} · {run_label}")
+    with _interruptible() as received:
+        try:
+            with tracker.staging() as stage:
+                # Logged first, so an interrupted run can be resumed with the config it started with.
+                (stage / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+                tracker.log_artifacts(parent, stage)
+                for study_key, study_cls in inquiry.studies.items():
+                    study_cfg = cfg.studies.get(study_key)
+                    if study_cfg is None or not study_cfg.enabled:
+                        continue
+                    done = finished.get(f"{inquiry.name}/{study_key}")
+                    if done is not None:
+                        result.findings += _finished_findings(tracker, done)
+                        result.skipped.append(study_key)
+                        echo(f"  study {inquiry.name}/{study_key} finished before (run {done.info.run_id}); skipped")
+                        continue
+                    result.findings += _run_study(
+                        tracker,
+                        experiment,
+                        parent,
+                        tags,
+                        inquiry,
+                        study_key,
+                        study_cls,
+                        study_cfg,
+                        cfg,
+                        spec,
+                        cache,
+                        models,
+                        result,
+                        echo,
+                        estimates.get(f"{inquiry.name}/{study_key}"),
+                    )
+                write_findings(result.findings, stage / "findings.json")
+                tracker.log_artifacts(parent, stage)
+            if result.failed:
+                status = "FAILED"
+        except KeyboardInterrupt as exc:
+            status = "KILLED"
+            signum = received[0] if received else signal.SIGINT
+            raise RunInterrupted(parent, _resume_hint(inquiry, parent, cfg), signum) from exc
+        except UserError:
             status = "FAILED"
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
-    except UserError:
-        status = "FAILED"
-        raise
-    finally:
-        result.seconds = time.time() - started
-        tracker.log_metrics(parent, {"wall_seconds": result.seconds})
-        tracker.end(parent, status)
-        if cache is not None:
-            cache.close()
+            raise
+        finally:
+            result.seconds = time.time() - started
+            tracker.log_metrics(parent, {"wall_seconds": earlier_seconds + result.seconds})
+            tracker.end(parent, status)
+            if cache is not None:
+                cache.close()
     return result
+
+
+def _finished_findings(tracker: Tracker, child: Any) -> list[Finding]:
+    """The findings a FINISHED study run logged (empty when it logged none)."""
+    records = tracker.read_json_artifact(child.info.run_id, "findings.json") or []
+    return [Finding.from_dict(r) for r in records]
 
 
 def _run_study(

@@ -24,6 +24,7 @@ TAG_INQUIRY = "reflectlab.inquiry"
 TAG_STUDY = "reflectlab.study"
 TAG_MODEL = "reflectlab.model"
 TAG_PRESET = "reflectlab.preset"
+TAG_RESUMED = "reflectlab.resumed"  # how many times a parent run was resumed
 PARENT = "mlflow.parentRunId"
 
 
@@ -95,6 +96,12 @@ class Tracker:
     def end(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status=status)
 
+    def reopen(self, run_id: str, tags: dict[str, str]) -> None:
+        """Mark an ended run RUNNING again (a resumed run), with ``tags`` set on it."""
+        self.client.update_run(run_id, status="RUNNING")
+        for key, value in tags.items():
+            self.client.set_tag(run_id, key, value)
+
     @contextmanager
     def staging(self) -> Iterator[Path]:
         with tempfile.TemporaryDirectory(prefix="reflectlab-") as tmp:
@@ -114,16 +121,19 @@ class Tracker:
             )
         )
 
-    def get_run(self, run_ref: str) -> Any:
-        """A run by id, id prefix, run name, or ``latest`` (the newest parent run)."""
+    def get_run(self, run_ref: str, inquiry: str | None = None) -> Any:
+        """A run by id, id prefix, run name, or ``latest`` (the newest parent run, of ``inquiry`` when given)."""
         from mlflow.exceptions import MlflowException
 
         from reflectlab.core.errors import UserError
 
         if run_ref == "latest":
-            parents = self.runs(f"tags.`{TAG_KIND}` = 'inquiry'", max_results=1)
+            query = f"tags.`{TAG_KIND}` = 'inquiry'"
+            if inquiry is not None:
+                query += f" and tags.`{TAG_INQUIRY}` = '{inquiry}'"
+            parents = self.runs(query, max_results=1)
             if not parents:
-                raise UserError(f"no runs in {self.uri}")
+                raise UserError(f"no runs{f' of {inquiry}' if inquiry else ''} in {self.uri}")
             return parents[0]
         try:
             return self.client.get_run(run_ref)
@@ -139,7 +149,8 @@ class Tracker:
     def children(self, run_id: str) -> list[Any]:
         return self.runs(f"tags.`{PARENT}` = '{run_id}'")
 
-    def read_json_artifact(self, run_id: str, name: str) -> Any:
+    def read_text_artifact(self, run_id: str, name: str) -> str | None:
+        """The text of one artifact of a run, or None when the run has no such artifact."""
         import mlflow.artifacts
 
         with tempfile.TemporaryDirectory() as tmp:
@@ -149,7 +160,11 @@ class Tracker:
                 )
             except Exception:
                 return None
-            return json.loads(Path(path).read_text())
+            return Path(path).read_text()
+
+    def read_json_artifact(self, run_id: str, name: str) -> Any:
+        text = self.read_text_artifact(run_id, name)
+        return None if text is None else json.loads(text)
 
 
 def write_jsonl(records: Iterable[dict[str, Any]], path: Path) -> int:

@@ -11,6 +11,9 @@ downloaded. Training runs in float32 without mixed precision, on ``spec.device``
 atomically (``<out_dir>.partial``, then renamed) with a record of the run; calling again with the same base
 weights, examples, settings and library versions returns that result without training.
 
+Under ``accelerate launch`` (see :mod:`reflectlab.training.launch`) every process makes the same call; the trainer
+splits the batches across them and only the main process writes the output folder, which the others wait for.
+
 The seed fixes the adapter initialisation and the example order; on a CPU two runs with one seed give bit-identical
 weights. On a GPU some kernels are not deterministic; TRL's ``full_determinism`` is not switched on because it
 changes process-wide torch settings.
@@ -370,12 +373,22 @@ def _fit(
     started = time.perf_counter()
     output = trainer.train()
     runtime = time.perf_counter() - started
-    trained: Any = trainer.model
-    trained.save_pretrained(partial)
-    if not settings.lora:
-        renderer.tokenizer.save_pretrained(partial)
-    shutil.rmtree(partial / "_trainer", ignore_errors=True)
+    if trainer.accelerator.is_main_process:  # one writer when several processes train (accelerate launch)
+        trained: Any = trainer.model
+        trained.save_pretrained(partial)
+        if not settings.lora:
+            renderer.tokenizer.save_pretrained(partial)
+        shutil.rmtree(partial / "_trainer", ignore_errors=True)
     return _Fit(int(output.global_step), float(output.training_loss), losses, len(prepared), runtime)
+
+
+def _processes(device: str) -> Any:
+    """accelerate's view of the processes making this call: one, unless started by ``accelerate launch``.
+
+    Asked afresh each time because the trainer's arguments reset and rebuild accelerate's shared state."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=device == "cpu")
 
 
 def train_sft(
@@ -417,9 +430,13 @@ def train_sft(
     renderer = HFModel(replace(base, backend="hf", adapter=None), str(folder))
     dataset = Dataset.from_list(_dataset_rows(rows, renderer))
 
+    # Under `accelerate launch` every process gets here; the main one owns the folders, the others wait for it.
+    main = _processes(base.device).is_main_process
     partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    if main:
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+    _processes(base.device).wait_for_everyone()
 
     try:
         fit = _fit(base, folder, settings, renderer, dataset, partial, log_metrics)
@@ -434,10 +451,14 @@ def train_sft(
             runtime_s=fit.runtime_s,
         )
         extra = {"trainer": "sft", "settings": asdict(settings), "versions": _versions()}
-        write_record(partial, key, base, result, extra)
+        if main:
+            write_record(partial, key, base, result, extra)
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        if main:
+            shutil.rmtree(partial, ignore_errors=True)
         raise
-    shutil.rmtree(out, ignore_errors=True)
-    partial.rename(out)  # atomic: an interrupted run never leaves a half-written model behind
+    if main:
+        shutil.rmtree(out, ignore_errors=True)
+        partial.rename(out)  # atomic: an interrupted run never leaves a half-written model behind
+    _processes(base.device).wait_for_everyone()
     return result
