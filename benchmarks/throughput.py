@@ -1,12 +1,16 @@
 """Throughput of reflectlab's Model against plain transformers, measured side by side in one run.
 
-(a) generation: ``Model.generate`` (greedy, cache off) at batch 1, 8 and 32 against a plain transformers
-    ``generate`` loop over the same prompts one at a time;
-(b) scoring: ``Model.score`` (teacher-forced log-probabilities and entropies) against a plain forward pass with
-    a full-vocabulary log-softmax over the same 32 sequences.
+(a) generation: ``Model.generate`` (greedy, cache off) at batch 1, 8 and the model's default batch size, against
+    a plain transformers ``generate`` loop over the same prompts one at a time; at the default batch size the
+    decode-only rate is the end-to-end time less a prefill-only pass over the same prompts;
+(b) the teacher-forced token rate: a plain forward pass over 32 sequences of about 128 tokens (full logits);
+(c) scoring: ``Model.score`` (teacher-forced log-probabilities and entropies) over the same 32 sequences, against
+    (b) and against a plain forward with a full-vocabulary log-softmax and entropy (the same outputs, unchunked).
 
-Usage: python benchmarks/throughput.py [--model smollm2-135m-instruct] [--new-tokens 64] [--threads N]
-The last line is machine-readable: decode_vs_forward=<ratio> generate_tok_s=<n> score_vs_forward=<ratio>.
+Usage: python benchmarks/throughput.py [--model smollm2-135m-instruct] [--new-tokens 64] [--batch-size N] [--threads N]
+The last line is machine-readable: decode_vs_forward=<ratio> generate_tok_s=<n> score_vs_forward=<ratio>, where
+decode is the decode-only rate at the default batch size, generate is its end-to-end rate, and both ratios are
+against (b).
 """
 
 from __future__ import annotations
@@ -75,15 +79,18 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--baseline-prompts", type=int, default=8, help="prompts for the one-at-a-time baseline")
+    ap.add_argument("--batch-size", type=int, default=0, help="the batch size to measure (default: the model's)")
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    default_bs = args.batch_size or ModelSpec(name=args.model).batch_size
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__}, {torch.get_num_threads()} threads"
+        f"machine: {platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; default batch size {default_bs}"
     )
 
-    handle = load_model(ModelSpec(name=args.model, batch_size=32))
+    handle = load_model(ModelSpec(name=args.model, batch_size=default_bs))
     tok = handle.tokenizer
     plain = AutoModelForCausalLM.from_pretrained(handle.path, dtype=torch.float32).eval()
     handle.hf_model  # noqa: B018  (load before timing)
@@ -104,14 +111,20 @@ def main() -> None:
     rows.append(("plain transformers generate, batch 1", n_tokens, base_s))
 
     rates = {}
-    for bs, n in ((1, args.baseline_prompts), (8, 8), (32, 32)):
+    n_default = max(32, default_bs)
+    for bs, n in ((1, args.baseline_prompts), (8, 8), (default_bs, n_default)):
         handle.spec.batch_size = bs
         gens, secs = timed(lambda n=n: handle.generate(chats(n), greedy))
         produced = sum(len(g.token_ids) for g in gens)
         rates[bs] = produced / secs
         rows.append((f"reflectlab Model.generate, batch {bs}", produced, secs))
+    # decode only: the default-batch run less a prefill pass (one new token) over the same prompts
+    _, prefill_s = timed(lambda: handle.generate(chats(n_default), SamplingParams(max_new_tokens=1)))
+    decode_tokens = produced - n_default
+    decode_s = secs - prefill_s
+    rows.append((f"  of which decode only, batch {default_bs}", decode_tokens, decode_s))
 
-    # (b) scoring 32 sequences of about 128 tokens
+    # (b) and (c) over 32 sequences of about 128 tokens
     texts = [g.text for g in handle.generate(chats(32), SamplingParams(max_new_tokens=128, temperature=1.0), seed=1)]
     ids = [tok(t, add_special_tokens=False)["input_ids"][:127] for t in texts]
     width = max(len(i) for i in ids) + 1
@@ -125,26 +138,33 @@ def main() -> None:
 
     def plain_forward() -> None:
         with torch.inference_mode():
-            logits = plain(input_ids=batch, attention_mask=mask).logits.float()
-            logp = torch.log_softmax(logits, -1)
+            plain(input_ids=batch, attention_mask=mask).logits.sum().item()
+
+    def plain_scoring() -> None:
+        with torch.inference_mode():
+            logp = torch.log_softmax(plain(input_ids=batch, attention_mask=mask).logits.float(), -1)
             (-(logp.exp() * logp).sum(-1)).sum().item()
 
-    _, fwd_s = timed(plain_forward)
     handle.spec.batch_size = 32
+    _, fwd_s = timed(plain_forward)
+    _, naive_s = timed(plain_scoring)
     _, score_s = timed(lambda: handle.score([tok.decode(r) for r in ids], placement="raw"))
-    rows.append(("plain forward + full log-softmax, 32 seqs", n_score, fwd_s))
+    rows.append(("plain forward (teacher-forced, logits), 32 seqs", n_score, fwd_s))
+    rows.append(("plain forward + full log-softmax and entropy", n_score, naive_s))
     rows.append(("reflectlab Model.score, 32 seqs", n_score, score_s))
 
-    print(f"\n{'path':<46} {'tokens':>7} {'seconds':>8} {'tok/s':>8}")
+    print(f"\n{'path':<50} {'tokens':>7} {'seconds':>8} {'tok/s':>8}")
     for name, n, s in rows:
-        print(f"{name:<46} {n:>7} {s:>8.1f} {n / s:>8.1f}")
+        print(f"{name:<50} {n:>7} {s:>8.1f} {n / s:>8.1f}")
     fwd_rate, score_rate = n_score / fwd_s, n_score / score_s
+    decode_rate = decode_tokens / decode_s
     print(f"\ngenerate batch 1 vs plain batch 1: {rates[1] / base_rate:.2f}x")
     print(f"generate batch 8 vs plain batch 1: {rates[8] / base_rate:.2f}x")
-    print(f"generate batch 32 vs plain batch 1: {rates[32] / base_rate:.2f}x")
-    print(f"score vs plain forward: {score_rate / fwd_rate:.2f}x")
+    print(f"generate batch {default_bs} vs plain batch 1: {rates[default_bs] / base_rate:.2f}x")
+    print(f"score vs plain forward with log-softmax and entropy: {score_rate / (n_score / naive_s):.2f}x")
     print(
-        f"decode_vs_forward={rates[32] / fwd_rate:.3f} generate_tok_s={rates[32]:.1f} score_vs_forward={score_rate / fwd_rate:.3f}"
+        f"decode_vs_forward={decode_rate / fwd_rate:.3f} generate_tok_s={rates[default_bs]:.1f} "
+        f"score_vs_forward={score_rate / fwd_rate:.3f}"
     )
 
 

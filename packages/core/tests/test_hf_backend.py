@@ -50,6 +50,18 @@ def test_greedy_matches_plain_transformers(tiny_dir: Path, reference, batch_size
         assert g.finish_reason == ("length" if n == 12 else "stop")
 
 
+#: 40 prompts of 1 to 40 words, so batches of 32 mix lengths (left padding) and rows finish at different steps.
+MANY = [" ".join(f"word{(i * 7 + k) % 23}" for k in range(1 + i)) for i in range(40)]
+
+
+@pytest.mark.parametrize("batch_size", [1, 8, 32])
+def test_greedy_matches_plain_transformers_on_many_prompts(tiny_dir: Path, reference, batch_size: int) -> None:  # type: ignore[no-untyped-def]
+    model = _model(tiny_dir, batch_size=batch_size)
+    gens = model.generate(MANY, SamplingParams(max_new_tokens=10))
+    for prompt, g in zip(MANY, gens, strict=True):
+        assert g.token_ids == _hf_greedy(reference, model.encode(prompt), 10)[: len(g.token_ids)]
+
+
 def test_logprobs_of_chosen_tokens_match_a_forward_pass(tiny_dir: Path, reference) -> None:  # type: ignore[no-untyped-def]
     model = _model(tiny_dir)
     g = model.generate(PROMPTS[:1], SamplingParams(max_new_tokens=6))[0]
@@ -108,6 +120,23 @@ def test_score_matches_a_plain_forward_pass(tiny_dir: Path, reference) -> None: 
             assert s.token_ids == ids[start:]
             np.testing.assert_allclose(s.logprobs, exp_lp, atol=1e-4)
             np.testing.assert_allclose(s.entropies, exp_ent, atol=1e-4)
+
+
+def test_score_in_chunks_matches_one_pass(tiny_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of the vocabulary projection (and the rows of softmax work inside them) that do not divide the
+    number of scored positions give the same numbers as one pass over everything."""
+    from reflectlab.core.models import hf
+
+    texts = [" ".join(MANY[i : i + 3]) for i in range(0, 30, 3)]
+    whole = _model(tiny_dir, batch_size=16).score(texts, placement="raw")
+    vocab = int(AutoTokenizer.from_pretrained(tiny_dir).vocab_size)
+    monkeypatch.setattr(hf, "_LOGIT_BUDGET", vocab * 13)  # 13-row chunks, each split 8 + 5
+    chunked = _model(tiny_dir, batch_size=16).score(texts, placement="raw")
+    assert sum(len(s.token_ids) for s in whole) > 13 * 3
+    for a, b in zip(whole, chunked, strict=True):
+        assert a.token_ids == b.token_ids
+        np.testing.assert_allclose(a.logprobs, b.logprobs, atol=1e-5)
+        np.testing.assert_allclose(a.entropies, b.entropies, atol=1e-5)
 
 
 def test_placements_put_the_text_where_asked(tiny_dir: Path) -> None:
