@@ -158,7 +158,8 @@ def extract_answer(text: str) -> Number | None:
 
 
 # ----------------------------------------------------------------------------- candidates in a reasoning trace
-CandidateRule = Literal["boxed", "answer", "bold", "equals", "conclusion"]
+CandidateRule = Literal["boxed", "answer", "bold", "equals", "conclusion", "llm"]
+"""Which rule found a candidate; ``llm`` marks one read by a model (:mod:`reflectlab.evals.llm_extract`)."""
 
 ALL_RULES: tuple[CandidateRule, ...] = ("boxed", "answer", "bold", "equals", "conclusion")
 """Every candidate rule, in priority order."""

@@ -1,0 +1,229 @@
+"""Study ``self-correction/confirmatory-reflection`` (RESEARCH.md §3.1): after a model states its first candidate
+answer, does the rest of its reasoning (the reflection) change the answer, or only confirm it?
+
+Traces come from the model under study (it solves, then a fixed cue asks it to check its work, and it goes on) or
+are imported from a JSONL file of traces written by any model (``traces=<path>``; format in
+:mod:`reflectlab.evals.traces`; ``traces=example`` reads the example shipped with reflectlab-evals). Candidates are
+read line by line (rule-based by default, ``extractor=llm`` asks a model), checked against the gold answer, and
+consecutive candidates give the transition matrix. The truncation arm cuts each generated trace right after its
+first candidate and forces the answer there ("Final answer:"); for imported traces, which cannot be continued, the
+first candidate is the truncated answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from reflectlab.core.errors import UserError
+from reflectlab.core.findings import Finding
+from reflectlab.core.inquiry import RunContext, Study
+from reflectlab.core.models.base import Model, SamplingParams
+from reflectlab.core.plan import PlanContext, Work
+from reflectlab.core.stats import mean_ci, paired_diff_ci
+from reflectlab.evals.extract import Candidate, extract_answer, extract_candidates, same_number
+from reflectlab.evals.traces import (
+    CandidateFn,
+    Trace,
+    TraceAnalysis,
+    analyse,
+    example_path,
+    read_traces,
+    transition_counts,
+    transition_rates,
+)
+from reflectlab.training.self_correction.common import TaskConfig, problems
+
+SOLVE = "{question}\nSolve it step by step, then check your answer. Write each answer you reach as 'Answer: <number>'."
+CHECK_CUE = "Let me check this."
+FORCE = "Final answer:"
+STUDY = "self-correction/confirmatory-reflection"
+
+
+@dataclass
+class ConfirmatoryConfig(TaskConfig):
+    n_problems: int = 200
+    traces: str = ""  # a JSONL of traces to analyse instead of generating ("example": the shipped example)
+    solve_tokens: int = 40
+    check_tokens: int = 48
+    force_tokens: int = 8
+    extractor: str = "rule"  # rule | llm
+    extractor_model: str = ""  # the llm extractor's model; "" = the model under study
+    temperature: float = 0.0
+
+
+@dataclass
+class TraceResult:
+    """One analysed trace with its truncation arm and token counts."""
+
+    analysis: TraceAnalysis
+    truncated_correct: bool
+    tokens_total: int
+    tokens_after_first: int
+
+
+def generate_traces(model: Model, items: list[Any], cfg: Any, seed: int) -> list[Trace]:
+    """Solve, then a fixed check cue, then the model's own continuation: one trace per problem."""
+    params = SamplingParams(max_new_tokens=cfg.solve_tokens, temperature=cfg.temperature)
+    chats = [[{"role": "user", "content": SOLVE.format(question=p.question)}] for p in items]
+    solved = [g.text.strip() for g in model.generate(chats, params, seed=seed, desc="solve")]
+    rendered = [model.render(c)[0] for c in chats]
+    prompts = [r + s + "\n" + CHECK_CUE + "\n" for r, s in zip(rendered, solved, strict=True)]
+    params = SamplingParams(max_new_tokens=cfg.check_tokens, temperature=cfg.temperature)
+    checks = [g.text for g in model.generate(prompts, params, seed=seed + 1, desc="check")]
+    return [
+        Trace(id=p.id, question=p.question, answer=p.answer, trace=f"{s}\n{CHECK_CUE}\n{c.strip()}", model=model.name)
+        for p, s, c in zip(items, solved, checks, strict=True)
+    ]
+
+
+def forced_answers(model: Model, traces: list[Trace], analyses: list[TraceAnalysis], cfg: Any) -> list[bool]:
+    """The truncation arm on generated traces: cut after the first candidate, force the answer, check it.
+
+    A forced reply without a number counts as the first candidate (what the trace had stated at the cut); a trace
+    without a candidate has nothing to cut and keeps its (wrong) verdict."""
+    todo = [i for i, a in enumerate(analyses) if a.first_end is not None]
+    prompts = []
+    for i in todo:
+        chat = [{"role": "user", "content": SOLVE.format(question=traces[i].question)}]
+        cut = traces[i].trace[: analyses[i].first_end]
+        prompts.append(model.render(chat)[0] + cut + "\n" + FORCE)
+    replies = model.generate(prompts, SamplingParams(max_new_tokens=cfg.force_tokens), desc="truncated") if todo else []
+    out = [False] * len(traces)
+    for i, g in zip(todo, replies, strict=True):
+        value = extract_answer(g.text)
+        value = analyses[i].values[0] if value is None else value
+        out[i] = same_number(value, traces[i].answer)
+    return out
+
+
+def measure(results: list[TraceResult], *, model: str, margin: float, seed: int, n_bootstrap: int) -> list[Finding]:
+    """Findings from analysed traces; separate from the model work so planted traces can test it."""
+    common: dict[str, Any] = {"study": STUDY, "side": "correction", "model": model, "margin": margin}
+    b = n_bootstrap
+    analyses = [r.analysis for r in results]
+    counts = transition_counts(analyses)
+    rates = transition_rates(counts)
+    first = np.array([a.first_correct for a in analyses], dtype=float)
+    final = np.array([a.final_correct for a in analyses], dtype=float)
+    truncated = np.array([r.truncated_correct for r in results], dtype=float)
+    shares = np.array([a.confirmatory_share for a in analyses if a.transitions], dtype=float)
+    total = sum(r.tokens_total for r in results)
+    after = sum(r.tokens_after_first for r in results)
+    matrix = {"transitions": counts, **rates, "n_traces": len(results),
+              "traces_without_candidate": sum(not a.has_candidate for a in analyses),
+              "traces_with_reflection": len(shares)}  # fmt: skip
+    return [
+        Finding.from_estimate(
+            mean_ci(shares, seed=seed, n_resamples=b), metric="confirmatory_share",
+            control="no tendency (half of the transitions confirm)", control_value=0.5, primary=True,
+            details={"definition": "per trace, share of transitions between consecutive candidates that keep the "
+                     "answer (T->T or F->F same), averaged over traces with at least two candidates", **matrix},
+            **common,
+        ),
+        Finding.from_estimate(
+            paired_diff_ci(final, first, seed=seed, n_resamples=b), metric="final_minus_first_accuracy",
+            control="the first candidate's accuracy", control_value=0.0, primary=True,
+            details={"first_accuracy": float(first.mean()) if len(first) else None,
+                     "final_accuracy": float(final.mean()) if len(final) else None,
+                     "definition": "accuracy of the last candidate minus that of the first, paired over traces; "
+                     "a trace without a candidate counts as wrong for both", **rates},
+            **common,
+        ),
+        Finding.from_estimate(
+            paired_diff_ci(final, truncated, seed=seed, n_resamples=b), metric="final_minus_truncated_accuracy",
+            control="the answer forced right after the first candidate", control_value=0.0,
+            details={"truncated_accuracy": float(truncated.mean()) if len(truncated) else None,
+                     "tokens_after_first_share": after / total if total else None,
+                     "mean_tokens_after_first": after / len(results) if results else None,
+                     "definition": "what the reflection adds over stopping at the first candidate; "
+                     "tokens_after_first_share is what truncation would save"},
+            **common,
+        ),
+    ]  # fmt: skip
+
+
+def _source(cfg: Any) -> list[Trace] | None:
+    if not cfg.traces:
+        return None
+    return read_traces(example_path() if cfg.traces == "example" else cfg.traces)
+
+
+def _given(found: list[Candidate]) -> CandidateFn:
+    """A candidate function that returns candidates already found (by a batched extractor)."""
+    return lambda _trace: found
+
+
+def _candidates(ctx: RunContext, cfg: Any, traces: list[Trace]) -> list[list[Candidate]]:
+    if cfg.extractor == "rule":
+        return [extract_candidates(t.trace) for t in traces]
+    if cfg.extractor == "llm":
+        from reflectlab.evals.llm_extract import LLMExtractor
+
+        reader = ctx.model(cfg.extractor_model or None)
+        return LLMExtractor(reader).extract_many([t.question for t in traces], [t.trace for t in traces])
+    raise UserError(f"confirmatory_reflection.extractor must be 'rule' or 'llm', got {cfg.extractor!r}")
+
+
+class ConfirmatoryStudy(Study):
+    name = "confirmatory-reflection"
+    side = "correction"
+    description = "solve-then-check traces: transitions between candidate answers, first vs final, truncation arm"
+
+    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
+        work = Work()
+        m = ctx.subject
+        imported = _source(cfg)
+        n = len(imported) if imported is not None else cfg.n_problems
+        if imported is None:
+            items = problems(cfg, n, ctx.seed)
+            chats = [[{"role": "user", "content": SOLVE.format(question=p.question)}] for p in items]
+            prompt = ctx.count(m, chats)
+            # Measured on the quick preset: the answer step stops at about half its cap (the model states a short
+            # answer), the check step at about 0.8 of its cap.
+            solve, check = cfg.solve_tokens // 2, int(0.8 * cfg.check_tokens)
+            work.generate(m, n, prompt, solve)
+            work.generate(m, n, prompt + n * (solve + 8), check)
+            work.generate(m, n, prompt + n * solve, cfg.force_tokens)
+        if cfg.extractor == "llm":  # about 5 lines a trace, each with the question and earlier lines
+            reader = cfg.extractor_model or m
+            work.generate(reader, 5 * n, 5 * n * 150, 8)
+        return work
+
+    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+        imported = _source(cfg)
+        model = ctx.model()
+        if imported is None:
+            traces = generate_traces(model, problems(cfg, cfg.n_problems, ctx.seed), cfg, ctx.seed)
+        else:
+            traces = imported
+        found = _candidates(ctx, cfg, traces)
+        analyses = [analyse(t, _given(c)) for t, c in zip(traces, found, strict=True)]
+        if imported is None:
+            truncated = forced_answers(model, traces, analyses, cfg)
+        else:
+            truncated = [a.first_correct for a in analyses]
+        tok = model.tokenizer
+        results = []
+        for t, a, cut in zip(traces, analyses, truncated, strict=True):
+            total = len(tok(t.trace, add_special_tokens=False)["input_ids"])
+            after = len(tok(t.trace[a.first_end :], add_special_tokens=False)["input_ids"]) if a.first_end else 0
+            results.append(TraceResult(a, cut, total, after))
+        source = "generated" if imported is None else f"imported from {cfg.traces}"
+        label = imported[0].model if imported and imported[0].model else model.name
+        findings = measure(results, model=label, margin=cfg.margin, seed=ctx.seed, n_bootstrap=int(cfg.n_bootstrap))
+        for f in findings:
+            f.details["source"] = source
+            f.details["extractor"] = cfg.extractor
+        counts = transition_counts(analyses)
+        ctx.log_metrics({f"transitions.{k.replace('->', '_to_').replace(' ', '_')}": float(v)
+                         for k, v in counts.items()})  # fmt: skip
+        ctx.log_samples(
+            {"id": t.id, "prompt": t.question, "output": t.trace, "gold": t.answer, "candidates": a.values,
+             "transitions": a.transitions, "truncated_correct": r.truncated_correct,
+             "verdict": "final correct" if a.final_correct else "final wrong"}
+            for t, a, r in zip(traces, analyses, results, strict=True)
+        )  # fmt: skip
+        return findings

@@ -1,0 +1,391 @@
+"""Study ``self-correction/offline-vs-online`` (RESEARCH.md §3.3, after SCoRe): can a model learn to correct its own
+first attempt, and does offline correction data teach it less than online RL on its own attempts?
+
+Protocol: two attempts with a fixed instruction between them (:data:`INSTRUCTION`). Arms, all from the same base:
+
+- ``base``: the prompted base model;
+- ``pair_sft``: LoRA SFT on the base's wrong first attempts, each followed by the instruction and a correct answer to
+  the same problem (a correct second attempt the base sampled for it, else the gold answer written as
+  ``expression = answer``);
+- ``star``: LoRA SFT on the base's own successful corrections (wrong first attempt, then a second attempt the
+  verifier accepts);
+- ``rl``: online GRPO (the ``rl`` trainer) on second attempts: the prompt is a problem, a first attempt the base
+  sampled and the instruction; the reward is the verifier's verdict on the sampled second attempt plus SCoRe's bonus
+  ``alpha * (r2 - r1)``. The first attempt is fixed in the prompt, so within a GRPO group r1 is a constant and the
+  bonus only rescales the verdict (a second attempt that breaks a right first one earns ``-alpha``, one that fixes a
+  wrong one ``1 + alpha``).
+
+Every arm is evaluated greedily on the same held-out problems: Acc@t1, Acc@t2, delta = t2 - t1, delta(i->c) (share of
+problems wrong at t1 and right at t2), delta(c->i), the share of second attempts that change the extracted answer and
+the histogram of normalised edit distances between the attempts (the collapse diagnostic: offline SFT teaches the
+model to repeat itself).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from reflectlab.core.errors import UserError
+from reflectlab.core.findings import Finding
+from reflectlab.core.inquiry import RunContext, Study
+from reflectlab.core.models.base import Model, SamplingParams
+from reflectlab.core.plan import PlanContext, Work
+from reflectlab.core.stats import mean_ci, paired_diff_ci
+from reflectlab.evals.extract import extract_answer, same_number
+from reflectlab.evals.tasks.arithmetic import Problem
+from reflectlab.evals.verifiers import ExactMatch
+from reflectlab.training.self_correction.common import TaskConfig, problems
+
+STUDY = "self-correction/offline-vs-online"
+INSTRUCTION = "There might be an error in your answer. Review it and give your final answer."
+ARMS = ("base", "pair_sft", "star", "rl")
+EDIT_BINS = (0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0001)
+
+Chat = list[dict[str, str]]
+
+
+@dataclass
+class OfflineOnlineConfig(TaskConfig):
+    n_train: int = 96
+    n_eval: int = 120
+    arms: list[str] = field(default_factory=lambda: list(ARMS))
+    attempt_tokens: int = 24
+    sample_temperature: float = 0.8
+    second_samples: int = 4  # second attempts the base samples per training problem (the offline data's source)
+    sft_epochs: float = 3.0
+    sft_learning_rate: float = 2e-4
+    lora_r: int = 16
+    rl_steps: int = 100
+    rl_learning_rate: float = 2e-4
+    rl_num_generations: int = 4
+    rl_prompts_per_step: int = 2
+    alpha: float = 10.0
+
+
+def second_chat(problem: Problem, first: str) -> Chat:
+    """The second-attempt prompt: the problem, the first attempt, the fixed instruction."""
+    return [*problem.messages(), {"role": "assistant", "content": first}, {"role": "user", "content": INSTRUCTION}]
+
+
+def edit_distance(a: str, b: str) -> float:
+    """Levenshtein distance between two strings, over the longer one's length (0 = identical, 1 = nothing shared)."""
+    if not a and not b:
+        return 0.0
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i]
+        for j, cb in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1] / max(len(a), len(b))
+
+
+def changed_answer(first: str, second: str) -> bool:
+    """Whether the second attempt states a different answer (a missing answer differs from any number)."""
+    a, b = extract_answer(first), extract_answer(second)
+    if a is None or b is None:
+        return (a is None) != (b is None)
+    return not same_number(a, b)
+
+
+@dataclass
+class ArmResult:
+    """One arm's two attempts on the evaluation problems."""
+
+    arm: str
+    first: list[str]
+    second: list[str]
+    r1: np.ndarray
+    r2: np.ndarray
+    n_train_examples: int = 0
+    train: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> np.ndarray:
+        return np.array([changed_answer(a, b) for a, b in zip(self.first, self.second, strict=True)], dtype=float)
+
+    @property
+    def edits(self) -> np.ndarray:
+        return np.array([edit_distance(a, b) for a, b in zip(self.first, self.second, strict=True)])
+
+
+def _ci(values: np.ndarray, seed: int, b: int) -> list[float]:
+    e = mean_ci(values, seed=seed, n_resamples=b)
+    return [e.value, e.ci_low, e.ci_high]
+
+
+def arm_summary(r: ArmResult, seed: int, b: int) -> dict[str, Any]:
+    """The five SCoRe metrics with intervals ([value, low, high]) and the collapse diagnostic."""
+    hist, _ = np.histogram(r.edits, bins=EDIT_BINS)
+    return {
+        "acc_t1": _ci(r.r1, seed, b),
+        "acc_t2": _ci(r.r2, seed, b),
+        "delta": _ci(r.r2 - r.r1, seed, b),
+        "delta_i_to_c": _ci((1 - r.r1) * r.r2, seed, b),
+        "delta_c_to_i": _ci(r.r1 * (1 - r.r2), seed, b),
+        "answer_changed_share": _ci(r.changed, seed, b),
+        "edit_distance_histogram": {"bins": list(EDIT_BINS), "counts": hist.tolist()},
+        "n_train_examples": r.n_train_examples,
+        **r.train,
+    }
+
+
+def measure(results: dict[str, ArmResult], *, model: str, margin: float, seed: int, n_bootstrap: int) -> list[Finding]:
+    """Findings from each arm's attempts; separate from the model work so planted attempts can test it."""
+    common: dict[str, Any] = {"study": STUDY, "side": "correction", "model": model, "margin": margin}
+    b = n_bootstrap
+    findings = []
+    base = results.get("base")
+    for arm, r in results.items():
+        summary = arm_summary(r, seed, b)
+        findings.append(
+            Finding.from_estimate(
+                paired_diff_ci(r.r2, r.r1, seed=seed, n_resamples=b), metric=f"delta.{arm}",
+                control="the arm's own first attempt", control_value=0.0, primary=arm == "rl",
+                details={"definition": "Acc@t2 - Acc@t1, paired over the evaluation problems", **summary},
+                **common,
+            )
+        )  # fmt: skip
+        if base is None or arm == "base":
+            continue
+        findings.append(
+            Finding.from_estimate(
+                paired_diff_ci(r.r2 - r.r1, base.r2 - base.r1, seed=seed, n_resamples=b),
+                metric=f"delta_minus_base.{arm}", control="the prompted base's delta", control_value=0.0,
+                primary=arm == "rl",
+                details={"definition": "the arm's self-correction gain minus the base's, paired over problems"},
+                **common,
+            )
+        )  # fmt: skip
+        findings.append(
+            Finding.from_estimate(
+                paired_diff_ci(r.changed, base.changed, seed=seed, n_resamples=b),
+                metric=f"answer_change_minus_base.{arm}", control="the prompted base's share of changed answers",
+                control_value=0.0, direction="less",
+                details={"definition": "share of second attempts that change the answer, minus the base's; present "
+                         "= training collapsed the second attempt toward repeating the first"},
+                **common,
+            )
+        )  # fmt: skip
+    if "rl" in results:
+        for offline in ("pair_sft", "star"):
+            if offline in results:
+                rl, off = results["rl"], results[offline]
+                findings.append(
+                    Finding.from_estimate(
+                        paired_diff_ci(rl.r2 - rl.r1, off.r2 - off.r1, seed=seed, n_resamples=b),
+                        metric=f"rl_minus_{offline}_delta", control=f"offline {offline} data", control_value=0.0,
+                        primary=True,
+                        details={"definition": "online RL's self-correction gain minus the offline arm's, paired"},
+                        **common,
+                    )
+                )  # fmt: skip
+    return findings
+
+
+@dataclass
+class Collected:
+    """The base's attempts on the training problems: one first attempt each, several second attempts each."""
+
+    items: list[Problem]
+    first: list[str]
+    r1: list[bool]
+    second: list[list[str]]
+    r2: list[list[bool]]
+
+
+def collect(model: Model, items: list[Problem], cfg: Any, seed: int) -> Collected:
+    params = SamplingParams(max_new_tokens=cfg.attempt_tokens, temperature=cfg.sample_temperature)
+    first = [g.text for g in model.generate([p.messages() for p in items], params, seed=seed, desc="first attempts")]
+    k = cfg.second_samples
+    chats = [second_chat(p, a) for p, a in zip(items, first, strict=True) for _ in range(k)]
+    seeds = [seed * 1000 + j for _ in items for j in range(k)]
+    texts = [g.text for g in model.generate(chats, params, seeds=seeds, desc="second attempts")]
+    exact = ExactMatch()
+    second = [texts[i * k : (i + 1) * k] for i in range(len(items))]
+    return Collected(
+        items=items, first=first, r1=exact.verify(items, first), second=second,
+        r2=[exact.verify([p] * k, s) for p, s in zip(items, second, strict=True)],
+    )  # fmt: skip
+
+
+def pair_sft_examples(data: Collected) -> list[Chat]:
+    """Wrong first attempts, each followed by a correct answer to the same problem (sampled, else the gold)."""
+    out = []
+    for p, a1, ok1, seconds, oks in zip(data.items, data.first, data.r1, data.second, data.r2, strict=True):
+        if ok1:
+            continue
+        target = next((s for s, ok in zip(seconds, oks, strict=True) if ok), f"{p.expression} = {p.answer}")
+        out.append([*second_chat(p, a1), {"role": "assistant", "content": target}])
+    return out
+
+
+def star_examples(data: Collected) -> list[Chat]:
+    """The base's own successful corrections: a wrong first attempt and a second attempt the verifier accepts."""
+    out = []
+    for p, a1, ok1, seconds, oks in zip(data.items, data.first, data.r1, data.second, data.r2, strict=True):
+        if ok1:
+            continue
+        out += [[*second_chat(p, a1), {"role": "assistant", "content": s}]
+                for s, ok in zip(seconds, oks, strict=True) if ok]  # fmt: skip
+    return out
+
+
+def evaluate(model: Model, items: list[Problem], cfg: Any, arm: str) -> ArmResult:
+    """Two greedy attempts on each evaluation problem."""
+    params = SamplingParams(max_new_tokens=cfg.attempt_tokens)
+    first = [g.text for g in model.generate([p.messages() for p in items], params, desc=f"{arm}: attempt 1")]
+    chats = [second_chat(p, a) for p, a in zip(items, first, strict=True)]
+    second = [g.text for g in model.generate(chats, params, desc=f"{arm}: attempt 2")]
+    exact = ExactMatch()
+    return ArmResult(arm, first, second, np.array(exact.verify(items, first), dtype=float),
+                     np.array(exact.verify(items, second), dtype=float))  # fmt: skip
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
+
+
+class OfflineOnlineStudy(Study):
+    name = "offline-vs-online"
+    side = "correction"
+    description = "two attempts: prompted base vs Pair-SFT vs STaR vs online RL (GRPO) on its own attempts"
+
+    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
+        _check_arms(cfg)
+        work = Work()
+        m = ctx.subject
+        train = problems(cfg, cfg.n_train, ctx.seed)
+        first = ctx.count(m, [p.messages() for p in train]) / max(1, len(train))
+        second = ctx.count(m, [second_chat(p, f"{p.expression} = {p.answer}") for p in train]) / max(1, len(train))
+        second += cfg.attempt_tokens - 6  # a sampled first attempt is longer than the placeholder
+        t = cfg.attempt_tokens
+        n_arms = len(cfg.arms)
+        work.generate(m, n_arms * cfg.n_eval, int(n_arms * cfg.n_eval * first), t)
+        work.generate(m, n_arms * cfg.n_eval, int(n_arms * cfg.n_eval * second), t)
+        if {"pair_sft", "star", "rl"} & set(cfg.arms):
+            work.generate(m, cfg.n_train, int(cfg.n_train * first), t)
+            k = cfg.n_train * cfg.second_samples
+            work.generate(m, k, int(k * second), t)
+        # Offline data: about half the training problems start wrong (Pair-SFT); a fifth of those get corrected.
+        share = {"pair_sft": 0.5, "star": 0.5 * 0.2 * cfg.second_samples}
+        for arm in ("pair_sft", "star"):
+            if arm in cfg.arms:
+                work.train(m, int(cfg.sft_epochs * share[arm] * cfg.n_train * (second + t)))
+        if "rl" in cfg.arms:
+            rollouts = cfg.rl_steps * cfg.rl_num_generations * cfg.rl_prompts_per_step
+            work.generate(m, rollouts, int(rollouts * second), t)
+            # A GRPO step with LoRA costs about a quarter of the planner's full fine-tuning rate per token
+            # (measured: 8 steps of the quick settings).
+            work.train(m, int(0.25 * rollouts * (second + t)))
+        return work
+
+    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+        _check_arms(cfg)
+        from reflectlab.core.registry import trainers
+
+        base = ctx.model()
+        train_items = problems(cfg, cfg.n_train, ctx.seed)
+        eval_items = problems(cfg, cfg.n_eval, 10_000 + ctx.seed, exclude={p.id for p in train_items})
+        results: dict[str, ArmResult] = {}
+        data = collect(base, train_items, cfg, ctx.seed) if set(cfg.arms) - {"base"} else None
+        for arm in cfg.arms:
+            model, n_examples, train_info = base, 0, {}
+            if arm in ("pair_sft", "star") and data is not None:
+                examples = pair_sft_examples(data) if arm == "pair_sft" else star_examples(data)
+                n_examples = len(examples)
+                if examples:
+                    settings = {"epochs": float(cfg.sft_epochs), "learning_rate": float(cfg.sft_learning_rate),
+                                "lora_r": int(cfg.lora_r), "batch_size": 8, "seed": ctx.seed}  # fmt: skip
+                    folder = ctx.persistent_dir(f"{arm}-{_key(base.fingerprint, examples, settings)}")
+                    result = trainers.get("sft")(base.spec, examples, settings, folder)
+                    model = ctx.model(result.spec)
+                    train_info = {"train_loss": result.train_loss, "train_steps": result.steps}
+            elif arm == "rl" and data is not None:
+                model, n_examples, train_info = self._rl(ctx, cfg, base, data)
+            results[arm] = evaluate(model, eval_items, cfg, arm)
+            results[arm].n_train_examples = n_examples
+            results[arm].train = train_info
+            r = results[arm]
+            ctx.log_metrics({f"{arm}.acc_t1": float(r.r1.mean()), f"{arm}.acc_t2": float(r.r2.mean()),
+                             f"{arm}.answer_changed": float(r.changed.mean())})  # fmt: skip
+        ctx.log_samples(
+            {"arm": arm, "prompt": p.question, "output": f"{a}\n--- {INSTRUCTION}\n{b}", "gold": p.answer,
+             "verdict": f"t1 {'right' if r1 else 'wrong'}, t2 {'right' if r2 else 'wrong'}"}
+            for arm, r in results.items()
+            for p, a, b, r1, r2 in zip(eval_items, r.first, r.second, r.r1, r.r2, strict=True)
+        )  # fmt: skip
+        _plot(ctx, results)
+        return measure(results, model=base.name, margin=cfg.margin, seed=ctx.seed, n_bootstrap=int(cfg.n_bootstrap))
+
+    @staticmethod
+    def _rl(ctx: RunContext, cfg: Any, base: Model, data: Collected) -> tuple[Model, int, dict[str, Any]]:
+        """Online GRPO on second attempts after the base's own first attempts."""
+        from reflectlab.core.registry import trainers
+        from reflectlab.training.rl import RLSettings
+
+        chats = [second_chat(p, a) for p, a in zip(data.items, data.first, strict=True)]
+        # Each prompt is known by its question and first attempt.
+        gold = {
+            (c[0]["content"], c[1]["content"]): (p, ok) for c, p, ok in zip(chats, data.items, data.r1, strict=True)
+        }
+        exact, alpha = ExactMatch(), float(cfg.alpha)
+
+        def reward(prompts: list[Chat], texts: list[str]) -> list[float]:
+            out = []
+            for chat, text in zip(prompts, texts, strict=True):
+                problem, r1 = gold[(chat[0]["content"], chat[1]["content"])]
+                r2 = float(exact.check(problem.answer, text))
+                out.append(r2 + alpha * (r2 - float(r1)))
+            return out
+
+        settings = RLSettings(
+            steps=int(cfg.rl_steps), learning_rate=float(cfg.rl_learning_rate),
+            num_generations=int(cfg.rl_num_generations), prompts_per_step=int(cfg.rl_prompts_per_step),
+            max_completion_length=int(cfg.attempt_tokens), temperature=float(cfg.sample_temperature),
+            lora_r=int(cfg.lora_r), seed=ctx.seed,
+        )  # fmt: skip
+        reward_key = f"exact-two-attempt-alpha{alpha}"
+        folder = ctx.persistent_dir(f"rl-{_key(base.fingerprint, chats, settings, reward_key)}")
+        result = trainers.get("rl")(base.spec, chats, reward, settings, folder, ctx.log_metrics, reward_key=reward_key)
+        info = {"train_steps": result.steps, "train_loss": result.train_loss, "rl_runtime_s": result.runtime_s}
+        return ctx.model(result.spec), len(chats), info
+
+
+def _check_arms(cfg: Any) -> None:
+    unknown = [a for a in cfg.arms if a not in ARMS]
+    if unknown or not cfg.arms:
+        raise UserError(f"offline_vs_online.arms: unknown or empty {unknown}; known: {', '.join(ARMS)}")
+
+
+def _plot(ctx: RunContext, results: dict[str, ArmResult]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    names = list(results)
+    x = np.arange(len(names))
+    left.bar(x - 0.2, [results[a].r1.mean() for a in names], 0.4, label="Acc@t1")
+    left.bar(x + 0.2, [results[a].r2.mean() for a in names], 0.4, label="Acc@t2")
+    left.set_xticks(x, names)
+    left.set_ylim(0, 1)
+    left.set_ylabel("accuracy")
+    left.legend()
+    left.set_title("two attempts per arm")
+    for arm in names:
+        hist, _ = np.histogram(results[arm].edits, bins=EDIT_BINS)
+        right.plot(range(len(hist)), hist / max(1, hist.sum()), marker="o", label=arm)
+    right.set_xticks(range(len(EDIT_BINS) - 1), [f"<{b:.1f}" for b in EDIT_BINS[1:]])
+    right.set_xlabel("normalised edit distance between attempts")
+    right.set_ylabel("share of problems")
+    right.legend()
+    right.set_title("collapse diagnostic")
+    fig.tight_layout()
+    fig.savefig(ctx.out_dir / "attempts.png", dpi=100)
+    plt.close(fig)

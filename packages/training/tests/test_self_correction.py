@@ -1,0 +1,224 @@
+"""The self-correction inquiry: each study's metrics on planted cases (with a no-plant case that must not come out
+present), and each study run end to end on a tiny random model (seconds)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reflectlab.core.errors import UserError
+from reflectlab.core.findings import Finding
+from reflectlab.core.inquiry import RunContext
+from reflectlab.core.models.spec import ModelSpec
+from reflectlab.core.registry import inquiries
+from reflectlab.evals.traces import Trace, analyse
+from reflectlab.training.self_correction import SelfCorrection, confirmatory, offline_online, self_trust
+from reflectlab.training.self_correction.confirmatory import ConfirmatoryConfig, ConfirmatoryStudy, TraceResult
+from reflectlab.training.self_correction.offline_online import (
+    ArmResult,
+    OfflineOnlineConfig,
+    OfflineOnlineStudy,
+    changed_answer,
+    edit_distance,
+)
+from reflectlab.training.self_correction.self_trust import Judged, SelfTrustConfig, SelfTrustStudy, candidates
+
+N = 60
+KW = {"model": "planted", "margin": 0.05, "seed": 0, "n_bootstrap": 300}
+
+
+def _by_metric(findings: list[Finding]) -> dict[str, Finding]:
+    return {f.metric: f for f in findings}
+
+
+# ----------------------------------------------------------------------------- confirmatory reflection
+def _traces(values_per_trace: list[list[int]], gold: int = 5) -> list[TraceResult]:
+    out = []
+    for i, values in enumerate(values_per_trace):
+        text = "\n".join(f"Answer: {v}" for v in values)
+        a = analyse(Trace(f"t{i}", "What is 2 + 3?", gold, text))
+        out.append(TraceResult(a, truncated_correct=a.first_correct, tokens_total=10, tokens_after_first=4))
+    return out
+
+
+def test_confirmatory_planted_confirmation() -> None:
+    found = _by_metric(confirmatory.measure(_traces([[5, 5, 5], [3, 3]] * (N // 2)), **KW))
+    assert found["confirmatory_share"].value == 1.0 and found["confirmatory_share"].verdict == "present"
+    assert found["final_minus_first_accuracy"].verdict == "absent"
+    assert found["confirmatory_share"].details["transitions"] == {
+        "T->T": N, "F->F same": N // 2, "F->F different": 0, "F->T": 0, "T->F": 0,
+    }  # fmt: skip
+    assert found["final_minus_truncated_accuracy"].details["tokens_after_first_share"] == pytest.approx(0.4)
+
+
+def test_confirmatory_planted_correction() -> None:
+    found = _by_metric(confirmatory.measure(_traces([[3, 5]] * N), **KW))
+    assert found["final_minus_first_accuracy"].value == 1.0
+    assert found["final_minus_first_accuracy"].verdict == "present"
+    assert found["final_minus_truncated_accuracy"].verdict == "present"
+    assert found["confirmatory_share"].verdict == "absent"
+    assert found["final_minus_first_accuracy"].details["corrective_rate"] == 1.0
+
+
+def test_confirmatory_no_plant_is_not_present() -> None:
+    """Half the reflections change the answer (to and from right equally): no tendency, no net correction."""
+    found = _by_metric(confirmatory.measure(_traces([[5, 5], [3, 3], [3, 5], [5, 3]] * (N // 4)), **KW))
+    assert found["confirmatory_share"].value == 0.5 and found["confirmatory_share"].verdict != "present"
+    assert found["final_minus_first_accuracy"].verdict != "present"
+
+
+# ----------------------------------------------------------------------------- self-trust
+def _judged(correct: np.ndarray, own: np.ndarray, p_own: np.ndarray, p_other: np.ndarray, p_cmp: np.ndarray) -> Judged:
+    n = len(correct)
+    return Judged(np.arange(n) // 4, own, correct, p_own, p_other, -np.arange(n, dtype=float), p_cmp)
+
+
+def _layout() -> tuple[np.ndarray, np.ndarray]:
+    """Four candidates per problem: own (wrong every other problem), and three others of which one is correct."""
+    rng = np.random.default_rng(0)
+    own = np.tile([True, False, False, False], N)
+    correct = np.zeros(4 * N, dtype=bool)
+    for i in range(N):
+        correct[4 * i] = i % 2 == 0
+        if i % 2:
+            correct[4 * i + 1 + rng.integers(3)] = True
+    return own, correct
+
+
+def test_self_trust_planted_overtrust_and_framing() -> None:
+    own, correct = _layout()
+    truth = correct.astype(float)
+    p = np.where(own, 0.95, 0.15 + 0.7 * truth)  # trusts its own answer whatever it is
+    found = _by_metric(self_trust.measure(_judged(correct, own, p, p - 0.2 * own, p), **KW))
+    assert found["self_bias"].verdict == "present" and found["self_bias"].value == pytest.approx(0.45)
+    assert found["own_minus_other_framing"].verdict == "present"
+    assert found["comparison_minus_pointwise_auroc"].verdict != "present"
+
+
+def test_self_trust_planted_comparison_arm_and_discrimination() -> None:
+    own, correct = _layout()
+    truth = correct.astype(float)
+    pointwise = np.full(len(truth), 0.5) + 0.01 * np.random.default_rng(1).standard_normal(len(truth))
+    found = _by_metric(self_trust.measure(_judged(correct, own, pointwise, pointwise, 0.1 + 0.8 * truth), **KW))
+    assert found["comparison_minus_pointwise_auroc"].verdict == "present"
+    assert found["judge_auroc"].verdict != "present"
+
+
+def test_self_trust_no_plant_is_not_present() -> None:
+    """A calibrated judge that ignores framing: no self-bias, no framing effect."""
+    own, correct = _layout()
+    p = 0.1 + 0.8 * correct.astype(float)
+    found = _by_metric(self_trust.measure(_judged(correct, own, p, p, p), **KW))
+    assert found["self_bias"].verdict == "absent"
+    assert found["own_minus_other_framing"].verdict == "absent"
+    assert found["judge_auroc"].verdict == "present" and found["brier_minus_base_rate"].verdict == "present"
+
+
+def test_candidates_deduplicate_and_mark_the_own_answer() -> None:
+    from reflectlab.evals.tasks.arithmetic import generate_problems
+
+    p = generate_problems(1, seed=3, digits=1, ops="+")[0]
+    assert candidates(p, p.answer + 1, [-1, 1]) == [(p.answer + 1, True), (p.answer, False), (p.answer - 1, False)]
+    assert candidates(p, None, [1]) == [(p.answer, False), (p.answer + 1, False)]
+
+
+# ----------------------------------------------------------------------------- offline vs online
+def _arm(name: str, r1: list[int], r2: list[int], first: list[str], second: list[str]) -> ArmResult:
+    return ArmResult(name, first, second, np.array(r1, dtype=float), np.array(r2, dtype=float))
+
+
+def test_offline_online_planted_rl_gain_and_sft_collapse() -> None:
+    r1 = [1, 0] * (N // 2)
+    same = [f"2 + 3 = {4 + v}" for v in r1]
+    fixed = ["2 + 3 = 5"] * N
+    results = {
+        "base": _arm("base", r1, r1, same, [f"Hmm, {s}" if i % 2 else s for i, s in enumerate(same)]),
+        "pair_sft": _arm("pair_sft", r1, r1, same, same),
+        "rl": _arm("rl", r1, [1] * N, same, fixed),
+    }
+    found = _by_metric(offline_online.measure(results, **KW))
+    assert found["delta.rl"].verdict == "present" and found["delta.rl"].value == pytest.approx(0.5)
+    assert found["delta_minus_base.rl"].verdict == "present" and found["rl_minus_pair_sft_delta"].verdict == "present"
+    assert found["delta.base"].verdict == "absent" and found["delta.pair_sft"].verdict == "absent"
+    details = found["delta.rl"].details
+    assert details["delta_i_to_c"][0] == pytest.approx(0.5) and details["delta_c_to_i"][0] == 0.0
+    assert details["answer_changed_share"][0] == pytest.approx(0.5)
+    assert found["answer_change_minus_base.pair_sft"].verdict == "absent"  # the base never changes its answer either
+
+
+def test_offline_online_planted_collapse() -> None:
+    r1 = [1, 0] * (N // 2)
+    first = [f"2 + 3 = {4 + v}" for v in r1]
+    changes = [f"2 + 3 = {7 + i % 3}" for i in range(N)]
+    results = {"base": _arm("base", r1, [0] * N, first, changes), "star": _arm("star", r1, r1, first, first)}
+    found = _by_metric(offline_online.measure(results, **KW))
+    assert found["answer_change_minus_base.star"].verdict == "present"
+    assert found["delta.base"].verdict == "absent"  # the opposite of a gain: it breaks right answers
+
+
+def test_edit_distance_and_answer_change() -> None:
+    assert edit_distance("abc", "abc") == 0.0 and edit_distance("", "") == 0.0
+    assert edit_distance("kitten", "sitting") == pytest.approx(3 / 7)
+    assert not changed_answer("2 + 3 = 5", "The answer is 5.")
+    assert changed_answer("2 + 3 = 5", "2 + 3 = 6") and changed_answer("no idea", "5") and not changed_answer("a", "b")
+
+
+# ----------------------------------------------------------------------------- the studies on a tiny model
+def _ctx(tiny_dir: Path, tmp_path: Path) -> RunContext:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    return RunContext(model_spec=ModelSpec(name=str(tiny_dir)), seed=0, out_dir=tmp_path)
+
+
+def test_confirmatory_study_generates_and_imports(tiny_dir: Path, tmp_path: Path) -> None:
+    study = ConfirmatoryStudy()
+    cfg = ConfirmatoryConfig(n_problems=4, solve_tokens=8, check_tokens=8, force_tokens=4, n_bootstrap=50)
+    found = _by_metric(study.run(_ctx(tiny_dir, tmp_path), cfg))
+    assert set(found) == {"confirmatory_share", "final_minus_first_accuracy", "final_minus_truncated_accuracy"}
+    assert found["final_minus_first_accuracy"].n == 4 and found["final_minus_first_accuracy"].verdict == "inconclusive"
+    samples = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 4 and all(confirmatory.CHECK_CUE in s["output"] for s in samples)
+    imported = _by_metric(study.run(_ctx(tiny_dir, tmp_path / "imp"), ConfirmatoryConfig(traces="example")))
+    share = imported["confirmatory_share"]
+    assert share.model == "hand-written (reflectlab example)" and share.n == 10
+    assert share.details["transitions"]["T->T"] == 7 and share.details["source"] == "imported from example"
+    llm = ConfirmatoryConfig(traces="example", extractor="llm", n_bootstrap=50)
+    assert _by_metric(study.run(_ctx(tiny_dir, tmp_path / "llm"), llm))["final_minus_first_accuracy"].n == 12
+
+
+def test_self_trust_study(tiny_dir: Path, tmp_path: Path) -> None:
+    found = SelfTrustStudy().run(_ctx(tiny_dir, tmp_path), SelfTrustConfig(n_problems=5, answer_tokens=6,
+                                                                          n_bootstrap=50))  # fmt: skip
+    metrics = _by_metric(found)
+    assert metrics["judge_auroc"].n >= 5 * 4  # gold and three distractors per problem at least
+    rows = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == metrics["judge_auroc"].n and all(0.0 <= r["p_compare"] <= 1.0 for r in rows)
+    by_problem: dict[str, float] = {}
+    for r in rows:
+        by_problem[r["prompt"]] = by_problem.get(r["prompt"], 0.0) + r["p_compare"]
+    assert all(total == pytest.approx(1.0) for total in by_problem.values())  # one distribution per problem
+
+
+def test_offline_online_study_trains_every_arm(tiny_dir: Path, tmp_path: Path) -> None:
+    cfg = OfflineOnlineConfig(n_train=6, n_eval=6, attempt_tokens=6, second_samples=2, sft_epochs=1.0, rl_steps=1,
+                              n_bootstrap=50)  # fmt: skip
+    ctx = RunContext(model_spec=ModelSpec(name=str(tiny_dir)), seed=0, out_dir=tmp_path, work_dir=tmp_path / "work")
+    found = _by_metric(OfflineOnlineStudy().run(ctx, cfg))
+    assert {"delta.base", "delta.pair_sft", "delta.star", "delta.rl", "rl_minus_pair_sft_delta"} <= set(found)
+    assert found["delta.pair_sft"].details["n_train_examples"] > 0  # a random model gets most first attempts wrong
+    assert found["delta.rl"].details["train_steps"] == 1
+    assert (tmp_path / "attempts.png").is_file()
+    assert any(p.name.startswith("rl-") for p in (tmp_path / "work").iterdir())
+
+
+def test_registered_and_bad_config() -> None:
+    assert inquiries.get("self-correction") is SelfCorrection
+    assert set(SelfCorrection.studies) == {"confirmatory_reflection", "self_trust", "offline_vs_online"}
+    with pytest.raises(UserError, match="unknown or empty"):
+        offline_online._check_arms(OfflineOnlineConfig(arms=["dpo"]))
+    with pytest.raises(UserError, match="self-correction task settings"):
+        self_trust.problems(SelfTrustConfig(ops="/"), 3, 0)
+    with pytest.raises(UserError, match="no traces file"):
+        confirmatory._source(ConfirmatoryConfig(traces="/nonexistent/traces.jsonl"))
