@@ -145,12 +145,13 @@ class HFModel(Model):
             chosen = self._choose(logits, params, [generators[r] for r in active])
             # log p(chosen) without writing the full log-softmax: one pass over the vocabulary instead of two.
             chosen_lp = logits.gather(1, chosen[:, None])[:, 0] - torch.logsumexp(logits, dim=-1)
-            done = torch.isin(chosen, eos)
+            done = torch.isin(chosen, eos).tolist()
+            chosen_ids, chosen_lps = chosen.tolist(), chosen_lp.tolist()  # one conversion per step, not per row
             keep: list[int] = []
             for b, row in enumerate(active):
-                tokens[row].append(int(chosen[b]))
-                logprobs[row].append(float(chosen_lp[b]))
-                if bool(done[b]) or (params.stop and self._hit_stop(tokens[row], params.stop)):
+                tokens[row].append(chosen_ids[b])
+                logprobs[row].append(chosen_lps[b])
+                if done[b] or (params.stop and self._hit_stop(tokens[row], params.stop)):
                     finish[row] = "stop"
                 else:
                     keep.append(b)
@@ -187,6 +188,8 @@ class HFModel(Model):
             drop = sorted_p.cumsum(-1) - sorted_p > params.top_p
             sorted_p = sorted_p.masked_fill(drop, 0.0)
             probs = torch.zeros_like(probs).scatter(1, order, sorted_p)
+        # The per-row generators live on the CPU, so a seed draws the same tokens on every device.
+        probs = probs.cpu()
         picks = [torch.multinomial(probs[b], 1, generator=g) for b, g in enumerate(generators)]
         return torch.cat(picks).to(logits.device)
 
