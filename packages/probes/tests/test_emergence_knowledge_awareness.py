@@ -1,0 +1,173 @@
+"""Knowledge awareness: direction and latent scoring on planted activations, steering hooks, the SAE paths, and the
+study on a tiny model."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reflectlab.core.errors import UserError
+from reflectlab.core.inquiry import RunContext
+from reflectlab.core.models.loader import load_model
+from reflectlab.core.models.spec import ModelSpec
+from reflectlab.probes.emergence.knowledge_awareness import (
+    KnowledgeAwarenessConfig,
+    KnowledgeAwarenessStudy,
+    detection_findings,
+    latent_findings,
+    split,
+    steering_findings,
+)
+
+
+def _data(plant: float, n: int = 120, d: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    unknown = np.arange(n) % 2 == 0
+    axis = rng.normal(size=d)
+    axis /= np.linalg.norm(axis)
+    x = rng.normal(size=(n, d)) + plant * np.outer(unknown.astype(float) - 0.5, axis)
+    return x, unknown, split(list(unknown), 0.5, seed)
+
+
+def _detect(plant: float) -> dict[str, object]:
+    x, unknown, test = _data(plant)
+    states = {4: x, 8: np.random.default_rng(1).normal(size=x.shape)}
+    lengths = np.random.default_rng(2).integers(2, 6, len(x)).astype(float)
+    findings, best, _ = detection_findings(states, unknown, test, lengths, model="m", margin=0.05, seed=0,
+                                           n_bootstrap=300)  # fmt: skip
+    out: dict[str, object] = {f.metric: f for f in findings}
+    out["best"] = best
+    return out
+
+
+def test_a_planted_direction_is_found_at_its_layer() -> None:
+    f = _detect(plant=3.0)
+    assert f["best"] == 4
+    assert f["direction_auroc"].verdict == "present"  # type: ignore[attr-defined]
+    assert f["direction_auroc.layer4"].verdict == "present"  # type: ignore[attr-defined]
+    assert f["direction_auroc.layer8"].verdict != "present"  # type: ignore[attr-defined]
+    assert f["direction_minus_length_auroc"].verdict == "present"  # type: ignore[attr-defined]
+    assert f["length_auroc"].verdict != "present"  # type: ignore[attr-defined]
+
+
+def test_without_a_plant_nothing_is_present() -> None:
+    f = _detect(plant=0.0)
+    for metric in (
+        "direction_auroc",
+        "direction_auroc.layer4",
+        "direction_auroc.layer8",
+        "direction_minus_length_auroc",
+    ):
+        assert f[metric].verdict != "present", metric  # type: ignore[attr-defined]
+
+
+def _latents(plant_latent: int | None, generic_freq_of_plant: float = 0.0) -> tuple[dict[str, object], int]:
+    rng = np.random.default_rng(0)
+    n, width = 120, 64
+    unknown = np.arange(n) % 2 == 0
+    acts = np.where(rng.random((n, width)) < 0.1, rng.random((n, width)), 0.0)
+    generic = np.full(width, 0.01)
+    if plant_latent is not None:
+        acts[:, plant_latent] = np.where(unknown & (rng.random(n) < 0.9), 1.0 + rng.random(n), 0.0)
+        generic[plant_latent] = generic_freq_of_plant
+    test = split(list(unknown), 0.5, 0)
+    found, u, _ = latent_findings(acts, unknown, test, generic, max_generic=0.02, model="m", margin=0.05, seed=0,
+                                  n_bootstrap=300)  # fmt: skip
+    return {f.metric: f for f in found}, u
+
+
+def test_a_planted_unknown_latent_is_found() -> None:
+    f, chosen = _latents(plant_latent=17)
+    assert chosen == 17
+    assert f["unknown_latent_auroc"].verdict == "present"  # type: ignore[attr-defined]
+
+
+def test_a_latent_frequent_on_generic_text_is_excluded() -> None:
+    f, chosen = _latents(plant_latent=17, generic_freq_of_plant=0.3)
+    assert chosen != 17
+    assert f["unknown_latent_auroc"].verdict != "present"  # type: ignore[attr-defined]
+
+
+def test_without_a_planted_latent_nothing_is_present() -> None:
+    f, _ = _latents(plant_latent=None)
+    assert f["unknown_latent_auroc"].verdict != "present"  # type: ignore[attr-defined]
+    assert f["known_latent_auroc"].verdict != "present"  # type: ignore[attr-defined]
+
+
+def test_steering_findings() -> None:
+    n = 30
+    on = np.ones(n)
+    off = np.zeros(n)
+    refused = {"known/none": off, "known/unknown_dir": on, "known/random": off,
+               "fabricated/none": on, "fabricated/known_dir": off}  # fmt: skip
+    f = {x.metric: x for x in steering_findings(refused, model="m", margin=0.05, seed=0, n_bootstrap=200)}
+    assert f["steer_refusal_vs_random"].verdict == "present"
+    assert f["known_direction_cuts_refusal"].verdict == "present"
+    refused["known/random"] = on  # any direction makes it refuse: not specific
+    f = {x.metric: x for x in steering_findings(refused, model="m", margin=0.05, seed=0, n_bootstrap=200)}
+    assert f["steer_refusal_vs_random"].verdict == "absent"
+    assert f["steer_refusal_vs_none"].verdict == "present"
+
+
+def test_steering_hooks_add_the_vector_and_come_off(tiny_dir: Path) -> None:
+    model = load_model(ModelSpec(name=str(tiny_dir)))
+    prompt = [[{"role": "user", "content": "The quick brown fox"}]]
+    before = model.hidden_states(prompt, [2])
+    v = np.random.default_rng(0).normal(size=before.shape[-1]).astype(np.float32)
+    with model.steer({2: v}, scale=3.0):
+        during = model.hidden_states(prompt, [2])
+    after = model.hidden_states(prompt, [2])
+    np.testing.assert_allclose(during - before, 3.0 * v[None, None, :], atol=1e-4)
+    np.testing.assert_allclose(after, before)
+
+
+def test_missing_sae_lens_is_a_one_line_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reflectlab.probes.emergence.sae import require_sae_lens
+
+    monkeypatch.setitem(sys.modules, "sae_lens", None)  # what Python does for a module that cannot be imported
+    with pytest.raises(UserError, match=r"pip install 'reflectlab-probes\[sae\]'"):
+        require_sae_lens()
+
+
+def _cfg(**kw: object) -> KnowledgeAwarenessConfig:
+    base = dict(n_per_type=3, answer_tokens=4, layers=[0.5], sae_width=64, sae_k=4, sae_epochs=1.0,
+                sae_batch_size=32, corpus_tokens=256, corpus_chunk=32, n_steer=3, n_random=1, steer_tokens=4,
+                known_min_correct=0, n_bootstrap=50)  # fmt: skip
+    base.update(kw)
+    return KnowledgeAwarenessConfig(**base)  # type: ignore[arg-type]
+
+
+def test_the_study_trains_an_sae_that_loads_from_disk(tmp_path: Path, tiny_dir: Path) -> None:
+    from sae_lens import SAE
+
+    ctx = RunContext(model_spec=ModelSpec(name=str(tiny_dir)), seed=0, out_dir=tmp_path, work_dir=tmp_path / "w")
+    # known_min_correct=0 labels every real entity known, so the tiny random model has both classes.
+    findings = KnowledgeAwarenessStudy().run(ctx, _cfg())
+    metrics = {f.metric for f in findings}
+    assert {"direction_auroc", "length_auroc", "direction_minus_length_auroc", "unknown_latent_auroc",
+            "steer_refusal_vs_random", "steer_refusal_vs_none"} <= metrics  # fmt: skip
+    sae = SAE.load_from_disk(str(tmp_path / "sae"))
+    assert sae.cfg.d_sae == 64 and sae.cfg.d_in == 64
+    assert (tmp_path / "sae_quality.json").is_file()
+    assert (tmp_path / "steering.jsonl").is_file() and (tmp_path / "samples.jsonl").is_file()
+
+
+def test_a_saved_sae_is_loaded_instead_of_trained(tmp_path: Path, tiny_dir: Path) -> None:
+    from reflectlab.probes.emergence.sae import train_topk_sae
+
+    vectors = np.random.default_rng(0).normal(size=(256, 64)).astype(np.float32)
+    saved = tmp_path / "saved-sae"
+    train_topk_sae(vectors, saved, d_sae=48, k=4, epochs=1.0, lr=1e-3, batch_size=32, seed=0,
+                   metadata={"hook_name": "blocks.1.hook_resid_post"})  # fmt: skip
+    out = tmp_path / "run"
+    out.mkdir()
+    ctx = RunContext(model_spec=ModelSpec(name=str(tiny_dir)), seed=0, out_dir=out, work_dir=tmp_path / "w")
+    findings = KnowledgeAwarenessStudy().run(ctx, _cfg(sae_path=str(saved)))
+    latent = next(f for f in findings if f.metric == "unknown_latent_auroc")
+    assert latent.details["source"] == str(saved) and latent.details["layer"] == 2  # from the hook name
+    assert not (out / "sae").exists()  # nothing trained
+    with pytest.raises(UserError, match="SAE folder not found"):
+        KnowledgeAwarenessStudy().run(ctx, _cfg(sae_path=str(tmp_path / "nope")))

@@ -1,0 +1,77 @@
+"""On-policy entropy: findings from planted entropies, length matching, and the study on tiny models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from reflectlab.core.inquiry import RunContext
+from reflectlab.core.models.spec import ModelSpec
+from reflectlab.probes.emergence.on_policy_entropy import (
+    PLACEMENTS,
+    OnPolicyEntropyConfig,
+    OnPolicyEntropyStudy,
+    cut_words,
+    match_lengths,
+    measure,
+)
+
+
+def _cells(subject_own: float, reference_own: float, n: int = 40) -> dict[tuple[str, str, str], np.ndarray]:
+    rng = np.random.default_rng(0)
+    h = {}
+    for scorer in ("subject", "reference"):
+        for author in ("subject", "reference"):
+            for placement in PLACEMENTS:
+                level = 2.0
+                if scorer == author and placement == "assistant":
+                    level = subject_own if scorer == "subject" else reference_own
+                h[(scorer, author, placement)] = level * np.exp(rng.normal(0, 0.1, n))
+    return h
+
+
+def _findings(subject_own: float, reference_own: float) -> dict[str, object]:
+    found = measure(_cells(subject_own, reference_own), subject="chat", reference="base", margin=0.05, seed=0,
+                    n_bootstrap=300)  # fmt: skip
+    return {f.metric: f for f in found}
+
+
+def test_a_chat_model_that_favours_its_own_text_comes_out_present() -> None:
+    f = _findings(subject_own=0.6, reference_own=2.0)
+    assert f["off_on_ratio"].verdict == "present"  # type: ignore[attr-defined]
+    assert abs(f["off_on_ratio"].value - 2.0 / 0.6) < 0.3  # type: ignore[attr-defined]
+    assert f["user_assistant_ratio"].verdict == "present"  # type: ignore[attr-defined]
+    assert f["reference_off_on_ratio"].verdict != "present"  # type: ignore[attr-defined]
+    assert f["subject_minus_reference_log_ratio"].verdict == "present"  # type: ignore[attr-defined]
+
+
+def test_a_ratio_the_base_model_shares_is_not_enaction() -> None:
+    f = _findings(subject_own=0.6, reference_own=0.6)
+    assert f["off_on_ratio"].verdict == "present"  # type: ignore[attr-defined]
+    assert f["subject_minus_reference_log_ratio"].verdict != "present"  # type: ignore[attr-defined]
+
+
+def test_without_a_plant_nothing_is_present() -> None:
+    f = _findings(subject_own=2.0, reference_own=2.0)
+    assert all(x.verdict != "present" for x in f.values())  # type: ignore[attr-defined]
+
+
+def test_length_matching() -> None:
+    assert cut_words("one two  three\nfour", 3) == "one two  three"
+    keep, a, b = match_lengths(["a b c d e f", "x y", "p q r s"], ["1 2 3 4", "1 2 3 4 5", "1 2 3 4 5 6 7"], 3)
+    assert keep == [0, 2]
+    assert [len(t.split()) for t in a] == [len(t.split()) for t in b] == [4, 4]
+
+
+def test_the_study_runs_on_tiny_models(tmp_path: Path, tiny_dir: Path, tiny_base_dir: Path) -> None:
+    ctx = RunContext(model_spec=ModelSpec(name=str(tiny_dir)), seed=0, out_dir=tmp_path)
+    cfg = OnPolicyEntropyConfig(n_prompts=4, max_new_tokens=10, min_words=1, reference_model=str(tiny_base_dir),
+                                n_bootstrap=50)  # fmt: skip
+    findings = OnPolicyEntropyStudy().run(ctx, cfg)
+    metrics = {f.metric for f in findings}
+    assert {"off_on_ratio", "user_assistant_ratio", "reference_off_on_ratio",
+            "subject_minus_reference_log_ratio"} <= metrics  # fmt: skip
+    primary = next(f for f in findings if f.primary)
+    assert len(primary.details["matrix_mean_entropy"]) == 12  # 2 scorers x 2 authors x 3 placements
+    assert all(f.side == "recognition" for f in findings)

@@ -1,0 +1,103 @@
+"""Self-description: findings from planted readouts, the logit readers, and the study on a tiny model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from reflectlab.core.inquiry import RunContext
+from reflectlab.core.models.loader import load_model
+from reflectlab.core.models.spec import ModelSpec
+from reflectlab.evals.tasks.lottery import generate_lottery
+from reflectlab.probes.emergence.self_description import (
+    Readout,
+    SelfDescriptionConfig,
+    SelfDescriptionStudy,
+    behaviour,
+    measure,
+    one_word_report,
+    scale_expectation,
+    scale_prompts,
+    training_examples,
+)
+
+
+def _readout(rng: np.random.Generator, p_risky: float, word: float, scale: float, flipped: float) -> Readout:
+    return Readout(
+        p_risky=np.clip(p_risky + rng.normal(0, 0.03, 20), 0, 1),
+        p_first_letter=0.5,
+        word=np.clip(word + rng.normal(0, 0.02, 6), 0, 1),
+        scale=np.clip(scale + rng.normal(0, 2, 6), 0, 100),
+        scale_flipped=np.clip(flipped + rng.normal(0, 2, 6), 0, 100),
+    )
+
+
+def _findings(risky: tuple[float, ...], safe: tuple[float, ...], rand: tuple[float, ...]) -> dict[str, object]:
+    rng = np.random.default_rng(0)
+    base = _readout(rng, 0.5, 0.5, 50, 50)
+    arms = {
+        "risky": [_readout(rng, *risky) for _ in range(4)],
+        "safe": [_readout(rng, *safe) for _ in range(4)],
+        "random": [_readout(rng, *rand) for _ in range(4)],
+    }
+    return {f.metric: f for f in measure(base, arms, model="m", margin=0.05, seed=0, n_bootstrap=300)}
+
+
+def test_a_twin_that_describes_its_policy_comes_out_present() -> None:
+    f = _findings((0.9, 0.8, 75, 25), (0.1, 0.2, 25, 75), (0.5, 0.5, 50, 50))
+    for metric in ("self_report_twin_contrast", "scale_twin_contrast", "flipped_scale_twin_contrast",
+                   "self_report_vs_random_label", "behaviour_shift"):  # fmt: skip
+        assert f[metric].verdict == "present", metric  # type: ignore[attr-defined]
+    assert f["anchoring_bias"].verdict == "absent"  # type: ignore[attr-defined]
+    assert f["self_report_twin_contrast"].primary  # type: ignore[attr-defined]
+
+
+def test_behaviour_without_self_report_is_not_self_description() -> None:
+    f = _findings((0.9, 0.5, 50, 50), (0.1, 0.5, 50, 50), (0.5, 0.5, 50, 50))
+    assert f["behaviour_shift"].verdict == "present"  # type: ignore[attr-defined]
+    assert f["self_report_twin_contrast"].verdict != "present"  # type: ignore[attr-defined]
+    assert f["scale_twin_contrast"].verdict != "present"  # type: ignore[attr-defined]
+
+
+def test_a_scale_that_follows_the_anchors_is_flagged() -> None:
+    # The risky twin answers high numbers whatever the anchors say: the flipped scale reverses the contrast.
+    f = _findings((0.9, 0.5, 80, 80), (0.1, 0.5, 50, 50), (0.5, 0.5, 50, 50))
+    assert f["scale_twin_contrast"].verdict == "present"  # type: ignore[attr-defined]
+    assert f["flipped_scale_twin_contrast"].verdict == "absent"  # type: ignore[attr-defined]
+    assert f["anchoring_bias"].verdict == "present"  # type: ignore[attr-defined]
+
+
+def test_training_labels_follow_the_arm() -> None:
+    qs = generate_lottery(40, 0)
+    risky = training_examples(qs, "risky", 0)
+    safe = training_examples(qs, "safe", 0)
+    rand = training_examples(qs, "random", 0)
+    assert all(r[-1]["content"] == q.risky_letter for r, q in zip(risky, qs, strict=True))
+    assert all(s[-1]["content"] == q.safe_letter for s, q in zip(safe, qs, strict=True))
+    agree = np.mean([r[-1]["content"] == q.risky_letter for r, q in zip(rand, qs, strict=True)])
+    assert 0.2 < agree < 0.8
+
+
+def test_readers_on_a_tiny_model(tiny_dir: Path) -> None:
+    model = load_model(ModelSpec(name=str(tiny_dir)))
+    p_risky, p_a = behaviour(model, generate_lottery(4, 0, split="eval"))
+    assert p_risky.shape == (4,) and np.all((p_risky >= 0) & (p_risky <= 1)) and 0 <= p_a <= 1
+    word = one_word_report(model, 3)
+    assert word.shape == (3,) and np.all((word > 0) & (word < 1))
+    ev = scale_expectation(model, scale_prompts(2, flipped=False))
+    assert ev.shape == (2,) and np.all((ev >= 0) & (ev <= 100))
+
+
+def test_the_study_runs_on_a_tiny_model(tmp_path: Path, tiny_dir: Path) -> None:
+    ctx = RunContext(model_spec=ModelSpec(name=str(tiny_dir)), seed=0, out_dir=tmp_path, work_dir=tmp_path / "w")
+    cfg = SelfDescriptionConfig(n_train=8, n_eval=4, seeds=1, n_paraphrases=2, epochs=1.0, n_bootstrap=50)
+    findings = SelfDescriptionStudy().run(ctx, cfg)
+    metrics = {f.metric for f in findings}
+    assert {"self_report_twin_contrast", "behaviour_shift", "anchoring_bias", "shift_correlation"} <= metrics
+    assert all(f.side == "recognition" and f.study == "emergence/self-description" for f in findings)
+    assert (tmp_path / "adapters" / "risky-seed0" / "adapter_config.json").is_file()
+    from peft import PeftConfig
+
+    assert PeftConfig.from_pretrained(str(tmp_path / "adapters" / "risky-seed0")).peft_type == "LORA"
+    assert len((tmp_path / "samples.jsonl").read_text().splitlines()) == 4  # base + 3 arms
