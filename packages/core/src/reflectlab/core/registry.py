@@ -29,7 +29,7 @@ KNOWN_PROVIDERS: dict[str, dict[str, str]] = {
         "compounding": "reflectlab-selfplay",
     },
     "backends": {"hf": "reflectlab-core", "vllm": "'reflectlab-core[vllm]'"},
-    "trainers": {"sft": "reflectlab-training", "rl": "reflectlab-training"},
+    "trainers": {"sft": "reflectlab-training", "rl": "reflectlab-training", "rl-scored": "reflectlab-training"},
     "verifiers": {
         "exact": "reflectlab-evals",
         "majority": "reflectlab-evals",

@@ -1,0 +1,270 @@
+"""Study ``self-play/post-completion`` (PCL, RESEARCH.md §4.2): learn to evaluate one's own answer *after* it, so
+that the evaluation costs nothing at inference.
+
+Training data: the model's own sampled answers to arithmetic problems (``samples_per_problem`` each). Two arms are
+fine-tuned from the same base on the same answers with the ``sft`` trainer:
+
+- ``answer-only``: the target is the answer;
+- ``post-completion``: the target is the answer followed by ``<evaluation>...</evaluation><reward>r</reward>``,
+  where ``r`` is the task's rule-based reward on that training problem (as in the anchor, the reward function is
+  part of PCL's training signal; it is applied to training problems only).
+
+At inference both arms generate with the same token budget and stop at ``<evaluation>``: identical cost. The
+held-out problems (never trained on) are then checked against the truth, for reporting only: answer accuracy per
+arm, and how well the self-predicted reward - P(the "correct" span) against P(the "wrong" span), read by
+teacher forcing after the answer - predicts true correctness (AUROC, Brier skill, expected calibration error).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from reflectlab.core.cache import content_key
+from reflectlab.core.config import StudyConfig
+from reflectlab.core.findings import Finding
+from reflectlab.core.inquiry import RunContext, Study
+from reflectlab.core.models.base import Model, SamplingParams
+from reflectlab.core.plan import PlanContext, Work
+from reflectlab.core.stats import auroc, auroc_ci, mean_ci, paired_diff_ci
+from reflectlab.evals.tasks.arithmetic import Problem
+from reflectlab.selfplay.self_play.common import arithmetic_truth, rl_scored, split_problems
+from reflectlab.selfplay.self_play.tournament import sigmoid
+from reflectlab.selfplay.self_play.truth import Blind, GroundTruth
+
+STUDY = "self-play/post-completion"
+STOP = "<evaluation>"
+SPANS = {
+    1: "<evaluation>The answer is correct.</evaluation><reward>1</reward>",
+    0: "<evaluation>The answer is wrong.</evaluation><reward>0</reward>",
+}
+ARMS = ("answer-only", "post-completion")
+RL_ARM = "post-completion+rl"
+_REWARD = re.compile(r"<reward>\s*(-?\d+(?:\.\d+)?)\s*</reward>")
+
+
+@dataclass
+class PostCompletionConfig(StudyConfig):
+    n_train: int = 64
+    samples_per_problem: int = 2
+    n_heldout: int = 96
+    digits: int = 1
+    ops: str = "+-*"
+    answer_tokens: int = 24
+    sample_temperature: float = 0.8
+    epochs: float = 2.0
+    lora_r: int = 16
+    learning_rate: float = 2e-4
+    batch_size: int = 8
+    calibration_bins: int = 5
+    rl_arm: bool = False  # PCL's RL stage after the span SFT, through the rl-scored trainer
+    rl_samples: int = 4  # completions (answer and span) per training problem
+    rl_learning_rate: float = 2e-5
+    span_tokens: int = 24  # room for the evaluation span when sampling for RL
+    margin: float = 0.05
+
+
+def consistency_reward(predicted: float, true: float) -> float:
+    """PCL's consistency reward, 1 - |predicted - true| / max(|predicted|, |true|), defined as 1 when both are 0
+    (a correct prediction of zero reward; the anchor's code divides 0 by 0 there)."""
+    scale = max(abs(predicted), abs(true))
+    if scale == 0:
+        return 1.0
+    return 1.0 - abs(predicted - true) / scale
+
+
+def with_span(answer: str, reward: int) -> str:
+    """The post-completion target: the answer, a line break, the evaluation span."""
+    return answer.rstrip() + "\n" + SPANS[reward]
+
+
+def rl_reward(correct: bool, completion: str) -> float:
+    """PCL's RL reward for one sampled completion: the answer's task reward plus half the consistency reward of
+    the reward it predicts in its span (0 when the span states none)."""
+    m = _REWARD.search(completion)
+    consistency = consistency_reward(float(m.group(1)), float(correct)) if m else 0.0
+    return float(correct) + 0.5 * consistency
+
+
+def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int) -> float:
+    """Mean |confidence - accuracy| over equal-width bins of ``p``, weighted by bin size."""
+    if len(p) == 0:
+        return math.nan
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    return float(sum(abs(p[which == b].mean() - y[which == b].mean()) * (which == b).mean()
+                     for b in range(bins) if (which == b).any()))  # fmt: skip
+
+
+def answer(model: Model, items: list[Blind], tokens: int) -> tuple[list[str], list[int]]:
+    """Greedy answers that stop where the evaluation span would begin; and the tokens each cost."""
+    gens = model.generate([i.messages() for i in items], SamplingParams(max_new_tokens=tokens, stop=(STOP,)),
+                          desc="answer")  # fmt: skip
+    return [g.text.rstrip() for g in gens], [len(g.token_ids) for g in gens]
+
+
+def predicted_reward(model: Model, items: list[Blind], answers: list[str]) -> np.ndarray:
+    """P(correct) the model assigns itself: sigmoid of log P(correct span) - log P(wrong span) after its answer."""
+    contexts = [i.messages() for i in items]
+    yes = model.score([with_span(a, 1) for a in answers], contexts, desc="self-reward (correct)")
+    no = model.score([with_span(a, 0) for a in answers], contexts, desc="self-reward (wrong)")
+    return np.array([float(sigmoid(y.sum_logprob - n.sum_logprob)) for y, n in zip(yes, no, strict=True)])
+
+
+@dataclass
+class ArmResult:
+    """One arm on the held-out set: true correctness (reporting), self-predicted reward, tokens generated."""
+
+    correct: np.ndarray
+    predicted: np.ndarray
+    tokens: np.ndarray
+
+
+def measure(arms: dict[str, ArmResult], *, model: str, seed: int, n_bootstrap: int, margin: float, bins: int,
+            base_accuracy: float | None = None) -> list[Finding]:  # fmt: skip
+    """Findings from both arms' held-out results (separate from model work, for planted tests)."""
+    common: dict[str, Any] = {"study": STUDY, "side": "self-signal", "model": model, "margin": margin}
+    b = n_bootstrap
+    pcl, plain = arms["post-completion"], arms["answer-only"]
+    findings = [
+        Finding.from_estimate(
+            paired_diff_ci(pcl.correct, plain.correct, seed=seed, n_resamples=b), metric="accuracy_gain",
+            control="SFT on the same answers without the span", control_value=0.0, primary=True,
+            details={"definition": "held-out accuracy, post-completion minus answer-only, paired over items, at equal "
+                     "inference cost", "accuracy": {k: float(a.correct.mean()) for k, a in arms.items()},
+                     "mean_answer_tokens": {k: float(a.tokens.mean()) for k, a in arms.items()},
+                     "base_accuracy": base_accuracy}, **common,
+        )
+    ]  # fmt: skip
+    if RL_ARM in arms:
+        findings.append(Finding.from_estimate(
+            paired_diff_ci(arms[RL_ARM].correct, plain.correct, seed=seed, n_resamples=b), metric="accuracy_gain.rl",
+            control="SFT on the same answers without the span", control_value=0.0,
+            details={"definition": "held-out accuracy, span SFT then RL minus answer-only, paired, equal cost"},
+            **common,
+        ))  # fmt: skip
+    for name, arm in arms.items():
+        y = arm.correct.astype(int)
+        rate = float(arm.correct.mean())
+        # Brier skill per item: squared error of always predicting the base rate minus that of the self-prediction
+        skill = (rate - arm.correct) ** 2 - (arm.predicted - arm.correct) ** 2
+        cal = {"ece": expected_calibration_error(arm.predicted, arm.correct, bins),
+               "brier": float(np.mean((arm.predicted - arm.correct) ** 2)),
+               "mean_predicted": float(arm.predicted.mean()), "accuracy": rate,
+               "mean_consistency_reward": float(np.mean([consistency_reward(p, c) for p, c in
+                                                         zip(arm.predicted, arm.correct, strict=True)]))}  # fmt: skip
+        findings += [
+            Finding.from_estimate(
+                auroc_ci(arm.predicted, y, seed=seed, n_resamples=b), metric=f"self_reward_auroc.{name}",
+                control="chance", control_value=0.5, primary=name == "post-completion",
+                details={"definition": "AUROC of the self-predicted reward for true correctness", **cal}, **common,
+            ),
+            Finding.from_estimate(
+                mean_ci(skill, seed=seed, n_resamples=b), metric=f"self_reward_brier_skill.{name}",
+                control="always predicting the arm's accuracy", control_value=0.0, details=cal, **common,
+            ),
+        ]  # fmt: skip
+    return findings
+
+
+class PostCompletionStudy(Study):
+    name = "post-completion"
+    side = "self-signal"
+    description = "PCL: a self-evaluation span after the answer; accuracy at equal cost and self-reward vs truth"
+
+    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
+        m = ctx.subject
+        heldout, _ = split_problems(cfg.n_heldout, 0, seed=ctx.seed, digits=cfg.digits, ops=cfg.ops)
+        per_prompt = ctx.count(m, [p.messages() for p in heldout[:16]]) / max(1, min(16, len(heldout)))
+        span = ctx.count(m, [SPANS[0]]) + 2
+        work = Work()
+        n_samples = cfg.n_train * cfg.samples_per_problem
+        work.generate(m, n_samples, int(n_samples * per_prompt), cfg.answer_tokens)
+        work.generate(m, 2 * cfg.n_heldout, int(2 * cfg.n_heldout * per_prompt), cfg.answer_tokens)
+        work.forward(m, int(2 * 2 * cfg.n_heldout * (per_prompt + cfg.answer_tokens + span)))
+        chat = per_prompt + cfg.answer_tokens
+        work.train(m, int(cfg.epochs * n_samples * (2 * chat + span)), runs=2)
+        if cfg.rl_arm:
+            n_rl = cfg.n_train * cfg.rl_samples
+            work.generate(m, n_rl, int(n_rl * per_prompt), cfg.answer_tokens + cfg.span_tokens)
+            work.train(m, int(n_rl * (chat + cfg.span_tokens)))
+            work.generate(m, cfg.n_heldout, int(cfg.n_heldout * per_prompt), cfg.answer_tokens)
+            work.forward(m, int(2 * cfg.n_heldout * (per_prompt + cfg.answer_tokens + span)))
+        return work
+
+    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+        from reflectlab.core.registry import trainers
+
+        train_sft = trainers.get("sft")
+        heldout, train = split_problems(cfg.n_heldout, cfg.n_train, seed=ctx.seed, digits=cfg.digits, ops=cfg.ops)
+        base = ctx.model()
+        task_reward = arithmetic_truth(train)  # the anchor's rule-based reward, on training problems only
+        train_items = [b for b in task_reward.blind() for _ in range(cfg.samples_per_problem)]
+        params = SamplingParams(max_new_tokens=cfg.answer_tokens, temperature=cfg.sample_temperature)
+        seeds = [ctx.seed * 1000 + j for _ in range(cfg.n_train) for j in range(cfg.samples_per_problem)]
+        sampled = [g.text.strip() for g in base.generate([i.messages() for i in train_items], params, seeds=seeds,
+                                                         desc="sample answers")]  # fmt: skip
+        rewards = [int(r) for r in task_reward.correct([i.id for i in train_items], sampled)]
+        settings = {"epochs": float(cfg.epochs), "lora_r": int(cfg.lora_r), "learning_rate": float(cfg.learning_rate),
+                    "batch_size": int(cfg.batch_size), "seed": ctx.seed}  # fmt: skip
+        examples = {
+            "answer-only": [[*i.messages(), {"role": "assistant", "content": a}]
+                            for i, a in zip(train_items, sampled, strict=True)],
+            "post-completion": [[*i.messages(), {"role": "assistant", "content": with_span(a, r)}]
+                                for i, a, r in zip(train_items, sampled, rewards, strict=True)],
+        }  # fmt: skip
+        truth = arithmetic_truth(heldout)  # reporting only
+        blind = truth.blind()
+        ids = [b.id for b in blind]
+        base_answers, _ = answer(base, blind, cfg.answer_tokens)
+        base_accuracy = float(np.mean(truth.correct(ids, base_answers)))
+        arms: dict[str, ArmResult] = {}
+        samples: list[dict[str, Any]] = []
+        model = base
+        for arm in (*ARMS, RL_ARM) if cfg.rl_arm else ARMS:
+            if arm == RL_ARM:  # continues the post-completion arm, trained just before it
+                model = self._rl_stage(ctx, cfg, model, task_reward)
+            else:
+                key = content_key(STUDY, arm, base.fingerprint, examples[arm], settings)[:16]
+                out = ctx.persistent_dir(f"post-completion-{arm}-{key}")
+                model = ctx.model(train_sft(base.spec, examples[arm], settings, out).spec)
+            texts, tokens = answer(model, blind, cfg.answer_tokens)
+            predicted = predicted_reward(model, blind, texts)
+            correct = np.array(truth.correct(ids, texts), dtype=float)
+            arms[arm] = ArmResult(correct, predicted, np.array(tokens, dtype=float))
+            ctx.log_metrics({f"{arm}.accuracy": float(correct.mean()), f"{arm}.mean_answer_tokens": float(np.mean(tokens)),
+                             f"{arm}.self_reward_auroc": auroc(predicted, correct.astype(int))})  # fmt: skip
+            samples += [{"arm": arm, "prompt": i.question, "output": t, "predicted_reward": float(p), "correct": bool(c)}
+                        for i, t, p, c in zip(blind, texts, predicted, correct, strict=True)]  # fmt: skip
+        ctx.log_metrics({"base_accuracy": base_accuracy, "train_reward_rate": float(np.mean(rewards))})
+        ctx.log_samples(samples, name="post_completion_samples.jsonl")
+        return measure(arms, model=base.name, seed=ctx.seed, n_bootstrap=int(cfg.n_bootstrap), margin=cfg.margin,
+                       bins=int(cfg.calibration_bins), base_accuracy=base_accuracy)  # fmt: skip
+
+    def _rl_stage(self, ctx: RunContext, cfg: Any, model: Model, task_reward: GroundTruth[Problem]) -> Model:
+        """PCL's RL stage on the span-trained model: sample answers with their spans on the training problems, reward
+        them with :func:`rl_reward`, and take one ``rl-scored`` pass."""
+        train, rl = rl_scored()
+        items = task_reward.blind()
+        params = SamplingParams(max_new_tokens=cfg.answer_tokens + cfg.span_tokens, temperature=1.0)
+        k = int(cfg.rl_samples)
+        gens = model.generate([i.messages() for i in items for _ in range(k)], params,
+                              seeds=[ctx.seed * 1000 + j for _ in items for j in range(k)], desc="rl samples")  # fmt: skip
+        texts = [g.text for g in gens]
+        answers = [t.split(STOP)[0] for t in texts]
+        correct = task_reward.correct([i.id for i in items for _ in range(k)], answers)
+        groups = [
+            rl.ScoredGroup(chat=i.messages(), completions=texts[n * k : (n + 1) * k],
+                           rewards=[rl_reward(c, t) for c, t in zip(correct[n * k : (n + 1) * k], texts[n * k : (n + 1) * k], strict=True)])
+            for n, i in enumerate(items)
+        ]  # fmt: skip
+        settings = rl.RLSettings(steps=math.ceil(len(groups) / 4), prompts_per_step=4, num_generations=k,
+                                 learning_rate=float(cfg.rl_learning_rate), lora_r=int(cfg.lora_r), seed=ctx.seed)  # fmt: skip
+        key = content_key(STUDY, RL_ARM, model.fingerprint, [(g.completions, g.rewards) for g in groups],
+                          repr(settings))[:16]  # fmt: skip
+        ctx.log_metrics({"rl.mean_reward": float(np.mean([r for g in groups for r in g.rewards]))})
+        return ctx.model(train(model.spec, groups, settings, ctx.persistent_dir(f"post-completion-rl-{key}")).spec)

@@ -1,0 +1,353 @@
+"""Study ``self-play/self-judging`` (SERL, RESEARCH.md §4.1): the model rewards itself by judging its own answers.
+
+Each round: the actor samples ``responses`` answers per prompt (arithmetic, so a truth exists); the same model
+judges every pair in both orders (:class:`~reflectlab.evals.verifiers.ModelJudge`); the actor's reward is its
+Copeland win rate with a length control, the judge's reward is agreement with the aggregated ranking; both go to
+the ``rl-scored`` trainer (a GRPO-style update on completions and rewards fixed in advance). The loop sees
+:class:`~reflectlab.selfplay.self_play.truth.Blind` items only; the ground truth is read afterwards, for the
+per-round report: judge accuracy, order-swap agreement, intransitive triples, reward-truth correlation, held-out
+accuracy.
+
+Beside it, a simulated arm (labelled ``simulated.*``): the same tournament and update rule with a Bradley-Terry
+judge of set strength and position bias, and a policy with one ability parameter, over many replicates: what the
+loop does when the judge's quality is known.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from reflectlab.core.cache import content_key
+from reflectlab.core.config import StudyConfig
+from reflectlab.core.findings import Finding
+from reflectlab.core.inquiry import RunContext, Study
+from reflectlab.core.models.base import Model, SamplingParams
+from reflectlab.core.plan import PlanContext, Work
+from reflectlab.core.stats import accuracy_ci, auroc_ci, mean_ci, paired_diff_ci
+from reflectlab.evals.verifiers.judge import PAIRWISE_TEMPLATE, ModelJudge
+from reflectlab.selfplay.self_play.common import (
+    SIMULATION,
+    arithmetic_truth,
+    greedy_answers,
+    plot_rounds,
+    rl_scored,
+    split_problems,
+)
+from reflectlab.selfplay.self_play.tournament import (
+    GroupJudgement,
+    RoundReport,
+    bt_expected_accuracy,
+    bt_judgement,
+    report_round,
+    sigmoid,
+)
+from reflectlab.selfplay.self_play.truth import Blind
+
+STUDY = "self-play/self-judging"
+
+
+@dataclass
+class SelfJudgingConfig(StudyConfig):
+    real: bool = True  # the loop on the model under study (needs the rl-scored trainer)
+    rounds: int = 3
+    n_prompts: int = 16  # prompts per round
+    responses: int = 4  # answers per prompt (a GRPO group); every pair is judged in both orders
+    n_heldout: int = 64
+    digits: int = 1
+    ops: str = "+-*"
+    answer_tokens: int = 24
+    temperature: float = 1.0
+    length_penalty: float = 0.1  # reward lost per max_tokens of length above the group's median
+    judge_groups: int = 32  # judge prompts (pair x order) trained on per round, drawn at random
+    learning_rate: float = 2e-5
+    prompts_per_step: int = 4  # groups per optimizer step
+    lora_r: int = 16
+    simulate: bool = True
+    sim_strengths: list[float] = field(default_factory=lambda: [0.5, 2.0])  # Bradley-Terry judge strength
+    sim_position_bias: float = 0.5  # log-odds bonus of the answer shown first
+    sim_rounds: int = 10
+    sim_prompts: int = 32
+    sim_replicates: int = 40
+    sim_learning_rate: float = 2.0
+    margin: float = 0.05
+
+
+@dataclass
+class PlayedRound:
+    """What the loop made in one round, from blind items only: answers, verdicts and self-made rewards."""
+
+    prompts: list[Blind]
+    answers: list[list[str]]
+    groups: list[GroupJudgement]
+    actor_rewards: list[np.ndarray]
+
+    def training_groups(self, scored_group: Any, n_judge: int, seed: int) -> list[Any]:
+        """Actor groups (each prompt's answers with their rewards) and ``n_judge`` judge groups (a judge prompt
+        with the completions "A" and "B", rewarded by agreement with the aggregated ranking)."""
+        out = [
+            scored_group(chat=p.messages(), completions=list(a), rewards=[float(r) for r in rw])
+            for p, a, rw in zip(self.prompts, self.answers, self.actor_rewards, strict=True)
+        ]
+        judge: list[Any] = []
+        for p, a, g in zip(self.prompts, self.answers, self.groups, strict=True):
+            for (i, j), rw in zip(g.pairs, g.judge_rewards(), strict=True):
+                for first, second, r_first in ((i, j, rw[0]), (j, i, rw[1])):
+                    text = PAIRWISE_TEMPLATE.format(question=p.question, first=a[first], second=a[second])
+                    judge.append(scored_group(chat=[{"role": "user", "content": text}], completions=["A", "B"],
+                                              rewards=[float(r_first), float(1.0 - r_first)]))  # fmt: skip
+        rng = np.random.default_rng(seed)
+        keep = sorted(rng.permutation(len(judge))[: max(0, n_judge)].tolist())
+        return out + [judge[i] for i in keep]
+
+
+def play_round(model: Model, prompts: list[Blind], cfg: Any, seed: int) -> PlayedRound:
+    """Sample, judge every pair both ways, and compute the actor's rewards; no gold answer is available here."""
+    k = int(cfg.responses)
+    params = SamplingParams(max_new_tokens=cfg.answer_tokens, temperature=cfg.temperature)
+    chats = [p.messages() for p in prompts for _ in range(k)]
+    seeds = [seed * 1000 + j for _ in prompts for j in range(k)]
+    gens = model.generate(chats, params, seeds=seeds, desc="actor samples")
+    answers = [[" ".join(g.text.split()) for g in gens[i * k : (i + 1) * k]] for i in range(len(prompts))]
+    lengths = [[len(g.token_ids) for g in gens[i * k : (i + 1) * k]] for i in range(len(prompts))]
+    questions, first, second = [], [], []
+    for p, a in zip(prompts, answers, strict=True):
+        for i in range(k):
+            for j in range(i + 1, k):
+                questions.append(p.question)
+                first.append(a[i])
+                second.append(a[j])
+    verdicts = ModelJudge(model).pairwise(questions, first, second)
+    n_pairs = k * (k - 1) // 2
+    groups = [
+        GroupJudgement(np.asarray(lengths[i], dtype=float), verdicts.per_order[i * n_pairs : (i + 1) * n_pairs])
+        for i in range(len(prompts))
+    ]
+    rewards = [g.actor_rewards(cfg.length_penalty, cfg.answer_tokens) for g in groups]
+    return PlayedRound(prompts, answers, groups, rewards)
+
+
+def simulate(cfg: Any, strength: float, seed: int) -> tuple[list[list[RoundReport]], np.ndarray]:
+    """Replicates of the loop with a Bradley-Terry judge and a one-parameter policy (P(correct) =
+    sigmoid(theta + difficulty of the prompt)), updated with the GRPO advantage of the self-made reward.
+    Returns the per-round reports of each replicate and the true held-out accuracy (replicate x round 0..T)."""
+    reports: list[list[RoundReport]] = []
+    accuracy = np.zeros((cfg.sim_replicates, cfg.sim_rounds + 1))
+    k = int(cfg.responses)
+    for rep in range(cfg.sim_replicates):
+        rng = np.random.default_rng([seed, rep, int(strength * 1000)])
+        theta = 0.0
+        heldout = rng.normal(size=200)
+        accuracy[rep, 0] = float(np.mean(sigmoid(theta + heldout)))
+        rounds = []
+        for t in range(1, cfg.sim_rounds + 1):
+            difficulty = rng.normal(size=cfg.sim_prompts)
+            groups, correct, rewards, grads = [], [], [], []
+            for u in difficulty:
+                p = float(sigmoid(theta + u))
+                y = rng.random(k) < p
+                g = bt_judgement(y, rng.integers(1, cfg.answer_tokens + 1, size=k), strength=strength,
+                                 position_bias=cfg.sim_position_bias, rng=rng)  # fmt: skip
+                r = g.actor_rewards(cfg.length_penalty, cfg.answer_tokens)
+                adv = (r - r.mean()) / (r.std() + 1e-6)
+                grads.append(np.mean(adv * (y - p)))
+                groups.append(g)
+                correct.append(list(y))
+                rewards.append(r)
+            theta += cfg.sim_learning_rate * float(np.mean(grads))
+            rounds.append(report_round(groups, correct, rewards))  # truth only measures the round
+            accuracy[rep, t] = float(np.mean(sigmoid(theta + heldout)))
+        reports.append(rounds)
+    return reports, accuracy
+
+
+def _pooled(reports: list[RoundReport]) -> RoundReport:
+    return RoundReport(
+        judge_hits=np.concatenate([r.judge_hits for r in reports]),
+        agreement=np.concatenate([r.agreement for r in reports]),
+        cyclic=sum(r.cyclic for r in reports),
+        n_triples=sum(r.n_triples for r in reports),
+        rewards=np.concatenate([r.rewards for r in reports]),
+        correct=np.concatenate([r.correct for r in reports]),
+    )
+
+
+def _per_round(reports: list[RoundReport]) -> dict[str, list[float | None]]:
+    keys = reports[0].metrics().keys() if reports else []
+    return {k: [None if math.isnan(r.metrics()[k]) else r.metrics()[k] for r in reports] for k in keys}
+
+
+def measure_real(
+    reports: list[RoundReport], base_correct: np.ndarray, final_correct: np.ndarray, heldout_per_round: list[float],
+    *, model: str, seed: int, n_bootstrap: int, margin: float,
+) -> list[Finding]:  # fmt: skip
+    """Findings of the real loop from its per-round reports and held-out correctness (testable on planted data)."""
+    common: dict[str, Any] = {"study": STUDY, "side": "self-signal", "model": model, "margin": margin}
+    b = n_bootstrap
+    pooled = _pooled(reports)
+    curves = {**_per_round(reports), "heldout_accuracy": heldout_per_round}
+    triples = np.r_[np.ones(pooled.cyclic), np.zeros(pooled.n_triples - pooled.cyclic)]
+    return [
+        Finding.from_estimate(
+            accuracy_ci(pooled.judge_hits, seed=seed, n_resamples=b), metric="judge_accuracy", control="chance",
+            control_value=0.5, primary=True,
+            details={"definition": "per (pair with one correct answer, order): the verdict picks the correct one; "
+                                   "all rounds pooled", "per_round": curves},
+            **common,
+        ),
+        Finding.from_estimate(
+            auroc_ci(pooled.rewards, pooled.correct.astype(int), seed=seed, n_resamples=b),
+            metric="reward_truth_auroc", control="chance", control_value=0.5, primary=True,
+            details={"definition": "AUROC of the actor's self-made reward for true correctness, all rounds",
+                     "pearson_per_round": curves["reward_truth_corr"]},
+            **common,
+        ),
+        Finding.from_estimate(
+            accuracy_ci(pooled.agreement, seed=seed, n_resamples=b), metric="order_swap_agreement",
+            control="a judge flipping coins", control_value=0.5,
+            details={"definition": "share of pairs whose preference survives swapping the order"}, **common,
+        ),
+        Finding.from_estimate(
+            mean_ci(triples, seed=seed, n_resamples=b), metric="intransitive_rate",
+            control="a random tournament (1 in 4 triples cyclic)", control_value=0.25, direction="less",
+            details={"definition": "share of response triples whose strict preferences form a cycle"}, **common,
+        ),
+        Finding.from_estimate(
+            paired_diff_ci(final_correct, base_correct, seed=seed, n_resamples=b), metric="heldout_gain",
+            control="the model before the loop", control_value=0.0,
+            details={"definition": "greedy held-out accuracy after the last round minus before, paired over items",
+                     "base_accuracy": float(np.mean(base_correct)) if len(base_correct) else None},
+            **common,
+        ),
+    ]  # fmt: skip
+
+
+def measure_simulated(
+    results: dict[float, tuple[list[list[RoundReport]], np.ndarray]], cfg: Any, *, seed: int, n_bootstrap: int
+) -> list[Finding]:
+    """Findings of the simulated arm, one set per judge strength, each labelled as simulation."""
+    findings = []
+    for strength, (reports, accuracy) in results.items():
+        tag = f"s{strength:g}"
+        label = {SIMULATION: True, "judge": f"Bradley-Terry, strength {strength:g}, position bias "
+                 f"{cfg.sim_position_bias:g}", "replicates": cfg.sim_replicates}  # fmt: skip
+        common: dict[str, Any] = {"study": STUDY, "side": "self-signal", "model": SIMULATION}
+        pooled = _pooled([r for rep in reports for r in rep])
+        expected = bt_expected_accuracy(strength, cfg.sim_position_bias)
+        findings += [
+            Finding.from_estimate(
+                accuracy_ci(pooled.judge_hits, seed=seed, n_resamples=n_bootstrap),
+                metric=f"simulated.judge_accuracy.{tag}", control="the accuracy the simulated judge was set to",
+                control_value=expected, margin=0.03,
+                details={**label, "claim": "equivalence: absent = measured at the set accuracy"}, **common,
+            ),
+            Finding.from_estimate(
+                auroc_ci(pooled.rewards, pooled.correct.astype(int), seed=seed, n_resamples=n_bootstrap),
+                metric=f"simulated.reward_truth_auroc.{tag}", control="chance", control_value=0.5, details=label,
+                margin=cfg.margin,
+                **common,
+            ),
+            Finding.from_estimate(
+                mean_ci(accuracy[:, -1] - accuracy[:, 0], seed=seed, n_resamples=n_bootstrap),
+                metric=f"simulated.heldout_gain.{tag}", control="the simulated policy before the loop",
+                control_value=0.0, primary=True, margin=cfg.margin,
+                details={**label, "accuracy_per_round": accuracy.mean(axis=0).tolist()}, **common,
+            ),
+        ]  # fmt: skip
+    return findings
+
+
+class SelfJudgingStudy(Study):
+    name = "self-judging"
+    side = "self-signal"
+    description = "SERL: actor and judge in one model; how well the self-made reward tracks the truth"
+
+    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
+        work = Work(note="the simulated arm is numpy only")
+        if not cfg.real:
+            return work
+        m, k = ctx.subject, int(cfg.responses)
+        heldout, _ = split_problems(cfg.n_heldout, 0, seed=ctx.seed, digits=cfg.digits, ops=cfg.ops)
+        per_prompt = ctx.count(m, [p.messages() for p in heldout[:16]]) / max(1, min(16, len(heldout)))
+        work.generate(m, (cfg.rounds + 1) * cfg.n_heldout, int((cfg.rounds + 1) * cfg.n_heldout * per_prompt),
+                      cfg.answer_tokens)  # fmt: skip
+        n = cfg.rounds * cfg.n_prompts
+        work.generate(m, n * k, int(n * k * per_prompt), cfg.answer_tokens)
+        judge_prompt = ctx.count(m, [[{"role": "user", "content": PAIRWISE_TEMPLATE}]]) + per_prompt
+        judge_tokens = judge_prompt + 2 * cfg.answer_tokens
+        work.forward(m, int(n * k * (k - 1) * judge_tokens))  # k(k-1)/2 pairs x 2 orders
+        actor = n * k * (per_prompt + cfg.answer_tokens)
+        judge = cfg.rounds * cfg.judge_groups * 2 * (judge_tokens + 1)
+        work.train(m, int(actor + judge), runs=cfg.rounds)
+        return work
+
+    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+        findings: list[Finding] = []
+        b = int(cfg.n_bootstrap)
+        if cfg.real:
+            findings += self._real(ctx, cfg)
+        if cfg.simulate:
+            results = {float(s): simulate(cfg, float(s), ctx.seed) for s in cfg.sim_strengths}
+            for s, (reports, accuracy) in results.items():
+                for t in range(cfg.sim_rounds):
+                    round_metrics = [rep[t].metrics() for rep in reports]
+                    ctx.log_metrics({f"simulated.s{s:g}.{k}": float(np.nanmean([m[k] for m in round_metrics]))
+                                     for k in ("judge_accuracy", "reward_truth_corr")} |
+                                    {f"simulated.s{s:g}.heldout_accuracy": float(accuracy[:, t + 1].mean())},
+                                    step=t + 1)  # fmt: skip
+            findings += measure_simulated(results, cfg, seed=ctx.seed, n_bootstrap=b)
+        return findings
+
+    def _real(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+        train, rl = rl_scored()
+        heldout, problems = split_problems(cfg.n_heldout, cfg.rounds * cfg.n_prompts, seed=ctx.seed,
+                                           digits=cfg.digits, ops=cfg.ops)  # fmt: skip
+        truth_heldout, truth_train = arithmetic_truth(heldout), arithmetic_truth(problems)  # reporting only
+        blind_heldout = truth_heldout.blind()
+        blind_train = truth_train.blind()
+        base = model = ctx.model()
+        heldout_ids = [b.id for b in blind_heldout]
+        base_correct = truth_heldout.correct(heldout_ids, greedy_answers(model, blind_heldout, cfg.answer_tokens))
+        heldout_curve = [float(np.mean(base_correct))]
+        reports: list[RoundReport] = []
+        correct = base_correct
+        samples: list[dict[str, Any]] = []
+        for t in range(1, cfg.rounds + 1):
+            prompts = blind_train[(t - 1) * cfg.n_prompts : t * cfg.n_prompts]
+            played = play_round(model, prompts, cfg, seed=ctx.seed * 100 + t)
+            groups = played.training_groups(rl.ScoredGroup, cfg.judge_groups, seed=ctx.seed * 100 + t)
+            pps = int(cfg.prompts_per_step)  # one pass over every group of the round
+            settings = rl.RLSettings(steps=math.ceil(len(groups) / pps), prompts_per_step=pps,
+                                     learning_rate=float(cfg.learning_rate), num_generations=int(cfg.responses),
+                                     max_completion_length=int(cfg.answer_tokens), temperature=float(cfg.temperature),
+                                     lora_r=int(cfg.lora_r), seed=ctx.seed)  # fmt: skip
+            key = content_key(STUDY, t, model.fingerprint, [(g.chat, g.completions, g.rewards) for g in groups],
+                              repr(settings))[:16]  # fmt: skip
+            result = train(model.spec, groups, settings, ctx.persistent_dir(f"self-judging-r{t}-{key}"))
+            # --- reporting only: the truth meets the round after its update has been computed
+            truth_rounds = [
+                truth_train.correct([p.id] * len(a), a) for p, a in zip(prompts, played.answers, strict=True)
+            ]
+            report = report_round(played.groups, truth_rounds, played.actor_rewards)
+            reports.append(report)
+            model = ctx.model(result.spec)
+            correct = truth_heldout.correct(heldout_ids, greedy_answers(model, blind_heldout, cfg.answer_tokens))
+            heldout_curve.append(float(np.mean(correct)))
+            ctx.log_metrics({**report.metrics(), "heldout_accuracy": heldout_curve[-1]}, step=t)
+            samples += [
+                {"round": t, "prompt": p.question, "output": a, "reward": float(r), "correct": bool(c)}
+                for p, ans, rw, cs in zip(prompts, played.answers, played.actor_rewards, truth_rounds, strict=True)
+                for a, r, c in zip(ans, rw, cs, strict=True)
+            ]  # fmt: skip
+        ctx.log_metrics({"heldout_accuracy": heldout_curve[0]}, step=0)
+        ctx.log_samples(samples, name="self_judging_samples.jsonl")
+        curves = _per_round(reports)
+        plot_rounds(ctx.out_dir / "truth_tracking.png",
+                    {k: curves[k] for k in ("judge_accuracy", "order_swap_agreement", "intransitive_rate",
+                                            "reward_truth_auroc")} | {"heldout_accuracy": heldout_curve[1:]},
+                    "self-judging: the self-made reward against the truth, per round")  # fmt: skip
+        return measure_real(reports, np.array(base_correct, dtype=float), np.array(correct, dtype=float), heldout_curve,
+                            model=base.name, seed=ctx.seed, n_bootstrap=int(cfg.n_bootstrap), margin=cfg.margin)  # fmt: skip

@@ -1,0 +1,422 @@
+"""Study ``self-play/self-questioning`` (SQLM, RESEARCH.md §4.3): one policy proposes arithmetic problems and solves
+each several times; nobody knows the answers.
+
+Each round: the proposer writes ``n_proposals`` problems (two numbers and +, - or *; a proposal that does not parse
+earns nothing); the solver answers each ``solutions`` times; solver reward = agreement with the majority answer;
+proposer reward = 1 when the problem is neither unanimous nor all-different. The update (``trainer: sft``) fine-tunes
+the current model on the rewarded solutions and proposals (filtered behaviour cloning: the binary-reward policy
+improvement step), or (``trainer: rl-scored``) gives every group with its rewards to the ``rl-scored`` trainer.
+
+The loop sees the question text only. The ground truth (the exact value of each proposed expression, and a fixed
+held-out set) is read afterwards, per round: the precision of the majority vote, held-out accuracy, and the
+difficulty the proposer drifts to. A simulated arm (``simulated.*``) runs the same rewards with a solver whose
+accuracy falls with difficulty and a proposer choosing among difficulty levels.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from reflectlab.core.cache import content_key
+from reflectlab.core.config import StudyConfig
+from reflectlab.core.errors import UserError
+from reflectlab.core.findings import Finding
+from reflectlab.core.inquiry import RunContext, Study
+from reflectlab.core.models.base import Model, SamplingParams
+from reflectlab.core.plan import PlanContext, Work
+from reflectlab.core.stats import accuracy_ci, mean_ci, paired_diff_ci
+from reflectlab.evals.extract import extract_answer, number_key
+from reflectlab.evals.tasks.arithmetic import DEFAULT_TEMPLATE, evaluate, format_expression, problem_id
+from reflectlab.evals.verifiers import MajorityVote
+from reflectlab.selfplay.self_play.common import (
+    SIMULATION,
+    arithmetic_truth,
+    greedy_answers,
+    plot_rounds,
+    rl_scored,
+    split_problems,
+)
+from reflectlab.selfplay.self_play.tournament import sigmoid
+from reflectlab.selfplay.self_play.truth import Blind
+
+STUDY = "self-play/self-questioning"
+UPDATES = ("sft", "rl-scored")
+
+PROPOSE = (
+    "Write one new arithmetic problem for a student: two whole numbers joined by +, - or *. "
+    "Reply with the problem only, in the form: What is <number> <operator> <number>?"
+)
+PROPOSAL_PREFIX = "What is "
+_EXPRESSION = re.compile(r"(?<![\d.])(\d{1,4})\s*([+\-*\u00d7x])\s*(\d{1,4})(?![\d.]\d|[A-Za-z\d])")
+
+
+@dataclass
+class SelfQuestioningConfig(StudyConfig):
+    real: bool = True
+    trainer: str = "sft"  # sft: fine-tune on the rewarded samples; rl-scored: every group with its rewards
+    rounds: int = 4
+    n_proposals: int = 16
+    solutions: int = 4  # solver samples per proposed problem
+    n_heldout: int = 64
+    heldout_digits: int = 1
+    ops: str = "+-*"
+    proposal_tokens: int = 24
+    answer_tokens: int = 24
+    temperature: float = 1.0
+    epochs: float = 1.0
+    lora_r: int = 16
+    learning_rate: float = 2e-4  # sft; the rl update uses rl_learning_rate
+    rl_learning_rate: float = 2e-5
+    batch_size: int = 8
+    simulate: bool = True
+    sim_levels: int = 5  # difficulty levels 1..L
+    sim_skill: float = 2.0  # solver log-odds of being right at level 1; one less per level
+    sim_distractors: int = 3  # distinct wrong answers a level's problems attract
+    sim_rounds: int = 10
+    sim_proposals: int = 64
+    sim_replicates: int = 40
+    sim_proposer_lr: float = 1.0
+    sim_solver_rate: float = 0.5  # share of the gap to the kept data's precision closed per round
+    margin: float = 0.05
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A proposed problem as the loop has it: the text and, when it parses, the question the solver gets."""
+
+    text: str
+    operands: tuple[int, ...] = ()
+    operators: tuple[str, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        return bool(self.operands)
+
+    @property
+    def expression(self) -> str:
+        return format_expression(self.operands, self.operators) if self.valid else ""
+
+    @property
+    def difficulty(self) -> int:
+        """Digits of the longer operand (the proposer's drift is read on this)."""
+        return max(len(str(x)) for x in self.operands) if self.valid else 0
+
+    def blind(self) -> Blind:
+        expr = self.expression
+        return Blind(problem_id(expr, self.difficulty, 1), DEFAULT_TEMPLATE.format(expression=expr))
+
+
+def parse_proposal(text: str) -> Proposal:
+    """The first ``a op b`` in the text (``x`` and a times sign read as ``*``); unparsed text is invalid."""
+    m = _EXPRESSION.search(text)
+    if not m:
+        return Proposal(text)
+    op = "*" if m.group(2) in ("x", "\u00d7") else m.group(2)
+    return Proposal(text, (int(m.group(1)), int(m.group(3))), (op,))
+
+
+@dataclass
+class Solved:
+    """One round of play: proposals, the solver's answers per valid proposal, and the self-made rewards."""
+
+    proposals: list[Proposal]
+    answers: list[list[str]]  # per valid proposal, in order
+    solver_rewards: list[list[float]]
+    proposer_rewards: list[float]  # per proposal (0 for an invalid one)
+
+
+def self_rewards(outputs: list[str]) -> tuple[list[float], float]:
+    """Solver rewards (agreement with the majority) and the proposer's reward (1 when the problem is neither
+    unanimous nor all-different; outputs without a number never agree)."""
+    vote = MajorityVote().vote(outputs)
+    values = [extract_answer(o) for o in outputs]
+    solver = [
+        float(v is not None and vote.answer is not None and number_key(v) == number_key(vote.answer)) for v in values
+    ]
+    return solver, float(1 < vote.count < len(outputs))
+
+
+def play_round(model: Model, cfg: Any, seed: int) -> Solved:
+    """Propose, solve, reward: everything here comes from the model's own outputs."""
+    params = SamplingParams(max_new_tokens=cfg.proposal_tokens, temperature=cfg.temperature, stop=("\n",))
+    # The reply is started with "What is " (as the format instruction asks), so proposals come in a parseable form.
+    prompt = model.render([{"role": "user", "content": PROPOSE}])[0] + PROPOSAL_PREFIX
+    texts = [PROPOSAL_PREFIX + g.text for g in model.generate([prompt] * cfg.n_proposals, params,
+                                              seeds=[seed * 1000 + i for i in range(cfg.n_proposals)], desc="propose")]  # fmt: skip
+    proposals = [parse_proposal(t) for t in texts]
+    valid = [p for p in proposals if p.valid]
+    k = int(cfg.solutions)
+    solve = SamplingParams(max_new_tokens=cfg.answer_tokens, temperature=cfg.temperature)
+    gens = model.generate([p.blind().messages() for p in valid for _ in range(k)], solve,
+                          seeds=[seed * 1000 + j for _ in valid for j in range(k)], desc="solve")  # fmt: skip
+    answers = [[g.text for g in gens[i * k : (i + 1) * k]] for i in range(len(valid))]
+    solver_rewards, reward_of = [], {}
+    for p, outs in zip(valid, answers, strict=True):
+        s, r = self_rewards(outs)
+        solver_rewards.append(s)
+        reward_of[id(p)] = r
+    proposer = [reward_of.get(id(p), 0.0) for p in proposals]
+    return Solved(proposals, answers, solver_rewards, proposer)
+
+
+# ----------------------------------------------------------------------------- reporting only
+@dataclass
+class QuestioningReport:
+    """A round against the truth: per valid proposal with a majority answer, whether the majority and the first
+    sample are right; difficulties; held-out correctness."""
+
+    majority_correct: list[bool] = field(default_factory=list)
+    single_correct: list[bool] = field(default_factory=list)
+    difficulty: list[int] = field(default_factory=list)
+    valid_rate: float = math.nan
+    proposer_reward: float = math.nan
+    solver_reward: float = math.nan
+    heldout_correct: list[bool] = field(default_factory=list)
+
+    def metrics(self) -> dict[str, float]:
+        return {
+            "majority_precision": float(np.mean(self.majority_correct)) if self.majority_correct else math.nan,
+            "single_sample_accuracy": float(np.mean(self.single_correct)) if self.single_correct else math.nan,
+            "proposed_difficulty": float(np.mean(self.difficulty)) if self.difficulty else math.nan,
+            "valid_rate": self.valid_rate,
+            "proposer_reward": self.proposer_reward,
+            "solver_reward": self.solver_reward,
+            "heldout_accuracy": float(np.mean(self.heldout_correct)) if self.heldout_correct else math.nan,
+        }
+
+
+def report_round(solved: Solved) -> QuestioningReport:
+    """The truth of each proposed expression, computed here and nowhere in the loop."""
+    valid = [p for p in solved.proposals if p.valid]
+    report = QuestioningReport(
+        valid_rate=len(valid) / max(1, len(solved.proposals)),
+        proposer_reward=float(np.mean(solved.proposer_rewards)) if solved.proposer_rewards else math.nan,
+        solver_reward=float(np.mean([r for rs in solved.solver_rewards for r in rs])) if solved.solver_rewards else math.nan,
+    )  # fmt: skip
+    for p, outs in zip(valid, solved.answers, strict=True):
+        report.difficulty.append(p.difficulty)
+        gold = evaluate(p.operands, p.operators)
+        vote = MajorityVote().vote(outs)
+        if vote.answer is None:
+            continue
+        report.majority_correct.append(number_key(vote.answer) == gold)
+        first = extract_answer(outs[0])
+        report.single_correct.append(first is not None and number_key(first) == gold)
+    return report
+
+
+def measure(
+    reports: list[QuestioningReport], base_correct: list[bool], *, model: str, seed: int, n_bootstrap: int,
+    margin: float, prefix: str = "", details: dict[str, Any] | None = None,
+) -> list[Finding]:  # fmt: skip
+    """Findings from the per-round reports (the real loop, or the simulated one with ``prefix='simulated.'``)."""
+    common: dict[str, Any] = {"study": STUDY, "side": "self-signal", "model": model, "margin": margin}
+    extra = details or {}
+    b = n_bootstrap
+    keys = list(reports[0].metrics()) if reports else []
+    curves: dict[str, list[float | None]] = {
+        k: [None if math.isnan(v) else v for v in (r.metrics()[k] for r in reports)] for k in keys
+    }
+    majority = [c for r in reports for c in r.majority_correct]
+    single = [c for r in reports for c in r.single_correct]
+    findings = [
+        Finding.from_estimate(
+            accuracy_ci(majority, seed=seed, n_resamples=b), metric=f"{prefix}majority_precision",
+            control="a single sample's accuracy on the same problems",
+            control_value=float(np.mean(single)) if single else math.nan, primary=True,
+            details={**extra, "definition": "share of proposed problems whose majority answer is right (truth used "
+                     "for reporting only), all rounds", "per_round": curves}, **common,
+        )
+    ]  # fmt: skip
+    if reports and base_correct:
+        findings.append(Finding.from_estimate(
+            paired_diff_ci(np.array(reports[-1].heldout_correct, dtype=float), np.array(base_correct, dtype=float),
+                           seed=seed, n_resamples=b),
+            metric=f"{prefix}heldout_gain", control="the policy before the loop", control_value=0.0, primary=True,
+            details={**extra, "heldout_accuracy_per_round": [float(np.mean(base_correct))] + curves["heldout_accuracy"]},
+            **common,
+        ))  # fmt: skip
+    if len(reports) >= 2 and reports[0].difficulty and reports[-1].difficulty:
+        findings.append(Finding.from_estimate(
+            mean_ci(reports[-1].difficulty, seed=seed, n_resamples=b), metric=f"{prefix}proposed_difficulty_final",
+            control="the first round's mean proposed difficulty", control_value=float(np.mean(reports[0].difficulty)),
+            details={**extra, "difficulty_per_round": curves["proposed_difficulty"],
+                     "unit": "digits of the longer operand" if not prefix else "difficulty level"}, **common,
+        ))  # fmt: skip
+    return findings
+
+
+# ----------------------------------------------------------------------------- the simulated arm
+def simulate(cfg: Any, seed: int, replicate: int) -> tuple[list[QuestioningReport], list[bool]]:
+    """One replicate: a proposer (softmax over difficulty levels, REINFORCE on its reward) and a solver whose
+    accuracy at level d starts at sigmoid(skill - (d - 1)) and moves toward the precision of the samples it kept
+    (those agreeing with the majority). Wrong answers fall on ``sim_distractors`` values, so a wrong majority
+    happens. Held-out items: 40 per level, correctness drawn from the solver's accuracy."""
+    rng = np.random.default_rng([seed, replicate])
+    levels = np.arange(1, cfg.sim_levels + 1)
+    acc = np.asarray(sigmoid(cfg.sim_skill - (levels - 1)), dtype=float)
+    logits = np.zeros(len(levels))
+    k = int(cfg.solutions)
+
+    def heldout() -> list[bool]:
+        return [bool(x) for x in (rng.random((len(levels), 40)) < acc[:, None]).ravel()]
+
+    base = heldout()
+    reports = []
+    for _ in range(cfg.sim_rounds):
+        policy = np.exp(logits - logits.max())
+        policy /= policy.sum()
+        chosen = rng.choice(len(levels), size=cfg.sim_proposals, p=policy)
+        report = QuestioningReport(valid_rate=1.0)
+        rewards, kept_right, kept_all = [], np.zeros(len(levels)), np.zeros(len(levels))
+        solver_r: list[float] = []
+        for d in chosen:
+            right = rng.random(k) < acc[d]
+            values = np.where(right, 0, rng.integers(1, cfg.sim_distractors + 1, size=k))  # 0 is the true answer
+            counts = np.bincount(values, minlength=cfg.sim_distractors + 1)
+            top = np.flatnonzero(counts == counts.max())
+            winner = int(rng.choice(top))
+            agree = values == winner
+            c = int(counts.max())
+            rewards.append(float(1 < c < k))
+            solver_r += agree.astype(float).tolist()
+            kept_right[d] += float(np.sum(agree & right))
+            kept_all[d] += float(np.sum(agree))
+            report.difficulty.append(int(levels[d]))
+            report.majority_correct.append(winner == 0)
+            report.single_correct.append(bool(right[0]))
+        r = np.array(rewards)
+        grad = np.zeros(len(levels))
+        for d, adv in zip(chosen, r - r.mean(), strict=True):
+            grad += adv * (np.eye(len(levels))[d] - policy)
+        logits += cfg.sim_proposer_lr * grad / len(chosen)
+        seen = kept_all > 0
+        acc[seen] += cfg.sim_solver_rate * (kept_right[seen] / kept_all[seen] - acc[seen])
+        report.proposer_reward = float(r.mean())
+        report.solver_reward = float(np.mean(solver_r))
+        report.heldout_correct = heldout()
+        reports.append(report)
+    return reports, base
+
+
+def measure_simulated(cfg: Any, *, seed: int, n_bootstrap: int) -> list[Finding]:
+    runs = [simulate(cfg, seed, rep) for rep in range(cfg.sim_replicates)]
+    label = {SIMULATION: True, "solver": f"accuracy sigmoid({cfg.sim_skill:g} - (level - 1)), "
+             f"{cfg.sim_distractors} distractors", "levels": cfg.sim_levels, "replicates": cfg.sim_replicates}  # fmt: skip
+    pooled = [
+        QuestioningReport(
+            majority_correct=[c for reps, _ in runs for c in reps[t].majority_correct],
+            single_correct=[c for reps, _ in runs for c in reps[t].single_correct],
+            difficulty=[d for reps, _ in runs for d in reps[t].difficulty],
+            valid_rate=1.0,
+            proposer_reward=float(np.mean([reps[t].proposer_reward for reps, _ in runs])),
+            solver_reward=float(np.mean([reps[t].solver_reward for reps, _ in runs])),
+            heldout_correct=[c for reps, _ in runs for c in reps[t].heldout_correct],
+        )
+        for t in range(cfg.sim_rounds)
+    ]
+    base = [c for _, b in runs for c in b]
+    return measure(pooled, base, model=SIMULATION, seed=seed, n_bootstrap=n_bootstrap, margin=cfg.margin,
+                   prefix="simulated.", details=label)  # fmt: skip
+
+
+class SelfQuestioningStudy(Study):
+    name = "self-questioning"
+    side = "self-signal"
+    description = "SQLM: propose, solve, reward by majority; majority precision and difficulty drift vs the truth"
+
+    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
+        work = Work(note="the simulated arm is numpy only")
+        if not cfg.real:
+            return work
+        m, k, n = ctx.subject, int(cfg.solutions), cfg.rounds * cfg.n_proposals
+        heldout, _ = split_problems(cfg.n_heldout, 0, seed=ctx.seed, digits=cfg.heldout_digits, ops=cfg.ops)
+        per_prompt = ctx.count(m, [p.messages() for p in heldout[:16]]) / max(1, min(16, len(heldout)))
+        propose = ctx.count(m, [[{"role": "user", "content": PROPOSE}]])
+        work.generate(m, (cfg.rounds + 1) * cfg.n_heldout, int((cfg.rounds + 1) * cfg.n_heldout * per_prompt),
+                      cfg.answer_tokens)  # fmt: skip
+        work.generate(m, n, n * propose, cfg.proposal_tokens)
+        work.generate(m, n * k, int(n * k * per_prompt), cfg.answer_tokens)
+        # at most every sample is trained on (sft keeps the rewarded ones)
+        tokens = n * (propose + cfg.proposal_tokens) + n * k * (per_prompt + cfg.answer_tokens)
+        work.train(m, int(tokens * (cfg.epochs if cfg.trainer == "sft" else 1.0)), runs=cfg.rounds)
+        return work
+
+    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+        if cfg.trainer not in UPDATES:
+            raise UserError(
+                f"studies.self_questioning.trainer must be one of {', '.join(UPDATES)}, not {cfg.trainer!r}"
+            )
+        findings: list[Finding] = []
+        if cfg.real:
+            findings += self._real(ctx, cfg)
+        if cfg.simulate:
+            findings += measure_simulated(cfg, seed=ctx.seed, n_bootstrap=int(cfg.n_bootstrap))
+        return findings
+
+    def _update(self, ctx: RunContext, cfg: Any, model: Model, solved: Solved, t: int) -> Model:
+        valid = [p for p in solved.proposals if p.valid]
+        propose_chat = [{"role": "user", "content": PROPOSE}]
+        if cfg.trainer == "rl-scored":
+            train, rl = rl_scored()
+            groups = [rl.ScoredGroup(chat=propose_chat, completions=[p.text for p in solved.proposals],
+                                     rewards=solved.proposer_rewards)]  # fmt: skip
+            groups += [rl.ScoredGroup(chat=p.blind().messages(), completions=outs, rewards=rs)
+                       for p, outs, rs in zip(valid, solved.answers, solved.solver_rewards, strict=True)]  # fmt: skip
+            settings = rl.RLSettings(steps=len(groups), prompts_per_step=1, learning_rate=float(cfg.rl_learning_rate),
+                                     num_generations=int(cfg.solutions), lora_r=int(cfg.lora_r), seed=ctx.seed)  # fmt: skip
+            key = content_key(STUDY, "rl", t, model.fingerprint, [(g.chat, g.completions, g.rewards) for g in groups],
+                              repr(settings))[:16]  # fmt: skip
+            return ctx.model(
+                train(model.spec, groups, settings, ctx.persistent_dir(f"self-questioning-r{t}-{key}")).spec
+            )
+        from reflectlab.core.registry import trainers
+
+        examples = [[*propose_chat, {"role": "assistant", "content": p.text}]
+                    for p, r in zip(solved.proposals, solved.proposer_rewards, strict=True) if r > 0]  # fmt: skip
+        examples += [[*p.blind().messages(), {"role": "assistant", "content": o}]
+                     for p, outs, rs in zip(valid, solved.answers, solved.solver_rewards, strict=True)
+                     for o, r in zip(outs, rs, strict=True) if r > 0]  # fmt: skip
+        if not examples:
+            return model
+        settings = {"epochs": float(cfg.epochs), "lora_r": int(cfg.lora_r), "learning_rate": float(cfg.learning_rate),
+                    "batch_size": int(cfg.batch_size), "seed": ctx.seed}  # fmt: skip
+        key = content_key(STUDY, "sft", t, model.fingerprint, examples, settings)[:16]
+        result = trainers.get("sft")(model.spec, examples, settings, ctx.persistent_dir(f"self-questioning-r{t}-{key}"))
+        return ctx.model(result.spec)
+
+    def _real(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+        heldout, _ = split_problems(cfg.n_heldout, 0, seed=ctx.seed, digits=cfg.heldout_digits, ops=cfg.ops)
+        truth = arithmetic_truth(heldout)  # reporting only
+        blind = truth.blind()
+        ids = [b.id for b in blind]
+        base = model = ctx.model()
+        base_correct = truth.correct(ids, greedy_answers(model, blind, cfg.answer_tokens))
+        ctx.log_metrics({"heldout_accuracy": float(np.mean(base_correct))}, step=0)
+        reports: list[QuestioningReport] = []
+        samples: list[dict[str, Any]] = []
+        for t in range(1, cfg.rounds + 1):
+            solved = play_round(model, cfg, seed=ctx.seed * 100 + t)
+            model = self._update(ctx, cfg, model, solved, t)
+            report = report_round(solved)  # the truth meets the round only after its update
+            report.heldout_correct = truth.correct(ids, greedy_answers(model, blind, cfg.answer_tokens))
+            reports.append(report)
+            ctx.log_metrics(report.metrics(), step=t)  # the tracker drops NaN
+            valid = iter(zip(solved.answers, solved.solver_rewards, strict=True))
+            for p, r in zip(solved.proposals, solved.proposer_rewards, strict=True):
+                outs, rs = next(valid) if p.valid else ([], [])
+                samples.append({"round": t, "proposal": p.text, "expression": p.expression, "proposer_reward": r,
+                                "solutions": outs, "solver_rewards": rs,
+                                "gold": evaluate(p.operands, p.operators) if p.valid else None})  # fmt: skip
+        ctx.log_samples(samples, name="self_questioning_samples.jsonl")
+        plot_rounds(ctx.out_dir / "truth_tracking.png",
+                    {k: [r.metrics()[k] for r in reports] for k in ("majority_precision", "single_sample_accuracy",
+                                                                   "proposer_reward", "heldout_accuracy")},
+                    "self-questioning: majority vote and held-out accuracy against the truth, per round")  # fmt: skip
+        return measure(reports, base_correct, model=base.name, seed=ctx.seed, n_bootstrap=int(cfg.n_bootstrap),
+                       margin=cfg.margin)  # fmt: skip
