@@ -38,7 +38,7 @@ from reflectlab.training.result import (
     trained_spec,
     write_record,
 )
-from reflectlab.training.sft import _versions, base_weights
+from reflectlab.training.sft import _metrics_callback, _versions, base_weights
 
 __all__ = ["RLSettings", "RewardFn", "ScoredGroup", "train_on_scored", "train_rl"]
 
@@ -206,28 +206,6 @@ def _grpo_config(settings: RLSettings, base: ModelSpec, scratch: Path) -> Any:
         disable_tqdm=True,
         log_level="warning",
     )
-
-
-def _metrics_callback(sink: MetricsSink | None, losses: list[tuple[int, float]]) -> Any:
-    from transformers import TrainerCallback
-
-    class _StepMetrics(TrainerCallback):
-        """Forwards each step log (loss, reward, reward_std, kl, ...) as ``train/<name>``."""
-
-        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
-            if not logs or "loss" not in logs:
-                return
-            step = int(state.global_step)
-            losses.append((step, float(logs["loss"])))
-            if sink is not None:
-                numeric = {
-                    f"train/{k}": float(v)
-                    for k, v in logs.items()
-                    if isinstance(v, int | float) and not isinstance(v, bool)
-                }
-                sink(numeric, step)
-
-    return _StepMetrics()
 
 
 def train_rl(

@@ -241,7 +241,8 @@ def _metrics_callback(sink: MetricsSink | None, losses: list[tuple[int, float]])
     from transformers import TrainerCallback
 
     class _StepMetrics(TrainerCallback):
-        """Forwards each step log (loss, learning rate, grad norm, token accuracy, ...) as ``train/<name>``."""
+        """Forwards each step log (loss, learning rate, grad norm; GRPO's reward, reward_std, kl, ...) as
+        ``train/<name>``; the sft and rl trainers share it."""
 
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
             if not logs or "loss" not in logs:  # the end-of-training summary has "train_loss" instead
