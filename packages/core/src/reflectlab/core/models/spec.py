@@ -18,4 +18,5 @@ class ModelSpec:
     dtype: str = "float32"
     device: str = "cpu"
     adapter: str | None = None
-    batch_size: int = 128  # rows per forward; on 2 CPU cores decode is 5x faster at 128 than at 16 (docs/performance.md)
+    # Rows per forward; on 2 CPU cores decode is 5x faster per token at 128 than at 16 (docs/performance.md).
+    batch_size: int = 128
