@@ -44,7 +44,7 @@ STUDY = "self-correction/confirmatory-reflection"
 
 @dataclass
 class ConfirmatoryConfig(TaskConfig):
-    n_problems: int = 200
+    n_problems: int = 120
     traces: str = ""  # a JSONL of traces to analyse instead of generating ("example": the shipped example)
     solve_tokens: int = 40
     check_tokens: int = 48

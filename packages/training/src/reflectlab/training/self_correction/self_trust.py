@@ -46,7 +46,7 @@ COMPARE = "Question: {question}\n\nCandidate answers:\n{options}\n\nWhich answer
 
 @dataclass
 class SelfTrustConfig(TaskConfig):
-    n_problems: int = 160
+    n_problems: int = 96
     answer_tokens: int = 24
     distractor_offsets: list[int] = field(default_factory=lambda: [-1, 1, 10])
 
