@@ -49,14 +49,14 @@ _REWARD = re.compile(r"<reward>\s*(-?\d+(?:\.\d+)?)\s*</reward>")
 
 @dataclass
 class PostCompletionConfig(StudyConfig):
-    n_train: int = 64
+    n_train: int = 32
     samples_per_problem: int = 2
-    n_heldout: int = 96
+    n_heldout: int = 48
     digits: int = 1
     ops: str = "+-*"
     answer_tokens: int = 24
     sample_temperature: float = 0.8
-    epochs: float = 2.0
+    epochs: float = 1.5
     lora_r: int = 16
     learning_rate: float = 2e-4
     batch_size: int = 8

@@ -59,10 +59,10 @@ _EXPRESSION = re.compile(r"(?<![\d.])(\d{1,4})\s*([+\-*\u00d7x])\s*(\d{1,4})(?![
 class SelfQuestioningConfig(StudyConfig):
     real: bool = True
     trainer: str = "sft"  # sft: fine-tune on the rewarded samples; rl-scored: every group with its rewards
-    rounds: int = 4
-    n_proposals: int = 16
+    rounds: int = 3
+    n_proposals: int = 10
     solutions: int = 4  # solver samples per proposed problem
-    n_heldout: int = 64
+    n_heldout: int = 48
     heldout_digits: int = 1
     ops: str = "+-*"
     proposal_tokens: int = 24

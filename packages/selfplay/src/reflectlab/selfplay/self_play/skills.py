@@ -46,10 +46,10 @@ _WORD = re.compile(r"\b([a-z]{4,8})\b")
 
 @dataclass
 class SkillsConfig(StudyConfig):
-    iterations: int = 4
-    n_tasks: int = 12  # challenger tasks per iteration (half easy, half hard)
-    n_replay: int = 16  # the fixed probe set replay scores skill sets on
-    n_heldout: int = 48
+    iterations: int = 3
+    n_tasks: int = 8  # challenger tasks per iteration (half easy, half hard)
+    n_replay: int = 12  # the fixed probe set replay scores skill sets on
+    n_heldout: int = 36
     answer_tokens: int = 16
     skill_tokens: int = 40
     max_skills: int = 4
