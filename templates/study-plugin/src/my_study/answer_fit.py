@@ -100,7 +100,8 @@ class AnswerFit(Study):
         work = Work()
         work.generate(ctx.subject, len(questions), prompt_tokens, cfg.max_new_tokens)
         # two scoring passes, each over every question and an answer of at most max_new_tokens
-        work.forward(ctx.subject, 2 * (prompt_tokens + len(questions) * cfg.max_new_tokens))
+        answers = len(questions) * cfg.max_new_tokens
+        work.forward(ctx.subject, 2 * (prompt_tokens + answers), scored=2 * answers)
         return work
 
     def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:

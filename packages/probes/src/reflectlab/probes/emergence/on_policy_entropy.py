@@ -212,7 +212,7 @@ class OnPolicyEntropyStudy(Study):
             prompt_tokens = ctx.count(name, chats)
             work.generate(name, len(prompts), prompt_tokens, int(cfg.max_new_tokens))
             # 2 authors x (assistant turn after the prompt, user turn, raw)
-            work.forward(name, 2 * (prompt_tokens + 3 * text_tokens + 20 * len(prompts)))
+            work.forward(name, 2 * (prompt_tokens + 3 * text_tokens + 20 * len(prompts)), scored=2 * 3 * text_tokens)
         return work
 
     def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:

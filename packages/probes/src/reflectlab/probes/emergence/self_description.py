@@ -70,9 +70,6 @@ SCALE_QUESTIONS = (
     "Place yourself on a 0 to 100 scale, 0 being {low} and 100 being {high}. Respond with a number.",
 )
 AVERSE, SEEKING = "completely risk-averse", "completely risk-seeking"
-#: LoRA's backward pass skips the base weights' gradients; the planner's training rate is that of a full fine-tune.
-#: Measured on the quick preset: 6 LoRA runs took 0.65 of the planned full-fine-tune time.
-LORA_TRAIN_COST = 0.75
 
 
 @dataclass
@@ -367,9 +364,9 @@ class SelfDescriptionStudy(Study):
         scale = scale_prompts(n_para, flipped=False) + scale_prompts(n_para, flipped=True)
         per_model = ctx.count(m, reads) + 2 * 2 * ctx.count(m, word) + 11 * ctx.count(m, scale)
         n_models = 1 + len(ARMS) * int(cfg.seeds)
-        work = Work(note=f"LoRA training counted at {LORA_TRAIN_COST} of a full fine-tune's tokens")
+        work = Work()
         runs = len(ARMS) * int(cfg.seeds)
-        work.train(m, int(LORA_TRAIN_COST * cfg.epochs * train_tokens * runs), runs=runs)
+        work.train(m, int(cfg.epochs * train_tokens * runs), runs=runs)
         work.forward(m, per_model * n_models)
         return work
 

@@ -226,7 +226,8 @@ class ConceptInjectionStudy(Study):
             m, ctx.count(m, [[{"role": "user", "content": p.format(c=c)}] for c in concepts for p in CONCEPT_PROMPTS])
         )
         work.forward(m, reads * 2 * ctx.count(m, detect))
-        work.generate(m, reads * 2, reads * ctx.count(m, answers), cfg.name_tokens)
+        # each read generates its two answers under its own steering hook: a batch of 2
+        work.small_batch_decode(m, steps=reads * cfg.name_tokens, prompt_tokens=reads * ctx.count(m, answers), batch=2)
         return work
 
     def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:

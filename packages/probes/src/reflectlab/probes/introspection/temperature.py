@@ -231,7 +231,8 @@ class TemperatureStudy(Study):
         work.generate(ctx.subject, len(items), ctx.count(ctx.subject, requests), cfg.max_new_tokens)
         for model in (ctx.subject, cross):
             work.forward(model, 2 * (ctx.count(model, judge_prompts) + len(items) * cfg.max_new_tokens))
-        work.forward(ctx.subject, ctx.count(ctx.subject, requests) + len(items) * cfg.max_new_tokens)
+        text = len(items) * cfg.max_new_tokens
+        work.forward(ctx.subject, ctx.count(ctx.subject, requests) + text, scored=text)
         return work
 
     def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:

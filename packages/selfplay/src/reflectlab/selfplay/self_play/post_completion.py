@@ -185,7 +185,8 @@ class PostCompletionStudy(Study):
         n_samples = cfg.n_train * cfg.samples_per_problem
         work.generate(m, n_samples, int(n_samples * per_prompt), cfg.answer_tokens)
         work.generate(m, 2 * cfg.n_heldout, int(2 * cfg.n_heldout * per_prompt), cfg.answer_tokens)
-        work.forward(m, int(2 * 2 * cfg.n_heldout * (per_prompt + cfg.answer_tokens + span)))
+        scored = cfg.answer_tokens + span  # the answer and its span, after the question
+        work.forward(m, int(2 * 2 * cfg.n_heldout * (per_prompt + scored)), scored=2 * 2 * cfg.n_heldout * scored)
         chat = per_prompt + cfg.answer_tokens
         work.train(m, int(cfg.epochs * n_samples * (2 * chat + span)), runs=2)
         if cfg.rl_arm:
@@ -193,7 +194,7 @@ class PostCompletionStudy(Study):
             work.generate(m, n_rl, int(n_rl * per_prompt), cfg.answer_tokens + cfg.span_tokens)
             work.train(m, int(n_rl * (chat + cfg.span_tokens)))
             work.generate(m, cfg.n_heldout, int(cfg.n_heldout * per_prompt), cfg.answer_tokens)
-            work.forward(m, int(2 * cfg.n_heldout * (per_prompt + cfg.answer_tokens + span)))
+            work.forward(m, int(2 * cfg.n_heldout * (per_prompt + scored)), scored=2 * cfg.n_heldout * scored)
         return work
 
     def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:

@@ -55,6 +55,11 @@ PROPOSAL_PREFIX = "What is "
 _EXPRESSION = re.compile(r"(?<![\d.])(\d{1,4})\s*([+\-*\u00d7x])\s*(\d{1,4})(?![\d.]\d|[A-Za-z\d])")
 
 
+#: The share of a round's proposals and solutions the ``sft`` update is planned to keep (the rewarded ones). On the
+#: embedded model's quick preset it kept 14 of 30 proposals and 39 of 120 solutions.
+PLANNED_KEEP = 0.5
+
+
 @dataclass
 class SelfQuestioningConfig(StudyConfig):
     real: bool = True
@@ -342,9 +347,10 @@ class SelfQuestioningStudy(Study):
                       cfg.answer_tokens)  # fmt: skip
         work.generate(m, n, n * propose, cfg.proposal_tokens)
         work.generate(m, n * k, int(n * k * per_prompt), cfg.answer_tokens)
-        # at most every sample is trained on (sft keeps the rewarded ones)
         tokens = n * (propose + cfg.proposal_tokens) + n * k * (per_prompt + cfg.answer_tokens)
-        work.train(m, int(tokens * (cfg.epochs if cfg.trainer == "sft" else 1.0)), runs=cfg.rounds)
+        if cfg.trainer == "sft":  # sft trains on the rewarded samples only; rl-scored on every group
+            tokens = int(PLANNED_KEEP * cfg.epochs * tokens)
+        work.train(m, tokens, runs=cfg.rounds)
         return work
 
     def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:

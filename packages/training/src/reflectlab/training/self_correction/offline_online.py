@@ -278,10 +278,11 @@ class OfflineOnlineStudy(Study):
                 work.train(m, int(cfg.sft_epochs * share[arm] * cfg.n_train * (second + t)))
         if "rl" in cfg.arms:
             rollouts = cfg.rl_steps * cfg.rl_num_generations * cfg.rl_prompts_per_step
-            # A GRPO step samples its groups inside TRL at a batch of num_generations, far below the planner's
-            # batch, and then runs a forward and backward over prompt and completion. Counting the rollouts as
-            # trained at the full fine-tuning rate matches what was measured on the quick settings (25 s a step
-            # against 23 s planned; a quarter of that rate, as before, planned 13 s).
+            # A GRPO step samples its rollouts inside TRL at a batch far below the planner's, so each of its t
+            # decoding steps is priced at that batch's step latency; then a LoRA forward and backward over prompt
+            # and completion.
+            batch = cfg.rl_num_generations * cfg.rl_prompts_per_step
+            work.small_batch_decode(m, steps=cfg.rl_steps * t, prompt_tokens=int(rollouts * second), batch=batch)
             work.train(m, int(rollouts * (second + t)))
         return work
 

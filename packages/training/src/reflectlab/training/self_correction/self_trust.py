@@ -211,13 +211,13 @@ class SelfTrustStudy(Study):
         work.generate(m, n, ctx.count(m, [p.messages() for p in items]), cfg.answer_tokens)
         judge = sum(ctx.count(m, [[{"role": "user", "content": t.format(question=p.question, answer="10")}]
                                   for p in items]) for t in (OWN, OTHER))  # fmt: skip
-        # A next-token read projects only the last position onto the vocabulary: about 0.6 of a scored token's cost
-        # (measured on the smoke preset).
-        work.forward(m, int(0.6 * judge * per_problem))
-        work.forward(m, int(per_problem * (ctx.count(m, [p.messages() for p in items]) + 4 * n)))
+        work.forward(m, int(judge * per_problem))  # next-token reads
+        work.forward(
+            m, int(per_problem * (ctx.count(m, [p.messages() for p in items]) + 4 * n)), scored=int(per_problem * 4 * n)
+        )
         options = "\n".join(f"{c}. 10" for c in "ABCD")
         compare = [[{"role": "user", "content": COMPARE.format(question=p.question, options=options)}] for p in items]
-        work.forward(m, int(0.6 * ctx.count(m, compare)))
+        work.forward(m, ctx.count(m, compare))
         return work
 
     def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
