@@ -12,6 +12,9 @@ from reflectlab.core.runner import plan
 INQUIRIES = ["introspection", "self-correction", "self-play", "compounding", "emergence"]
 #: Studies whose model work is numpy only (closed forms and simulations).
 NO_MODEL_WORK = {"compounding/recurrence"}
+#: Rates for turning work into seconds (any positive figures do).
+RATES = Throughput(decode=100.0, prefill=200.0, forward=200.0, train=50.0, load_s=1.0, step_s=0.3, step1_s=0.1,
+                   project=1000.0)  # fmt: skip
 
 
 @pytest.mark.parametrize("preset", ["smoke", "quick"])
@@ -19,8 +22,6 @@ NO_MODEL_WORK = {"compounding/recurrence"}
 def test_each_study_plans_its_model_work(inquiry: str, preset: str) -> None:
     plans = plan(inquiry, [f"preset={preset}"], measure=False)
     assert plans, f"{inquiry} planned no study"
-    rates = Throughput(decode=100.0, prefill=200.0, forward=200.0, train=50.0, load_s=1.0, step_s=0.3, step1_s=0.1,
-                       project=1000.0)  # fmt: skip
     for p in plans:
         assert p.work is not None, f"{p.study} has no plan"
         for name, w in p.work.per_model.items():
@@ -32,17 +33,15 @@ def test_each_study_plans_its_model_work(inquiry: str, preset: str) -> None:
             assert p.work.total_tokens() == 0
             continue
         assert p.work.total_tokens() > 0, p.study
-        seconds = estimate_seconds(p.work, {name: rates for name in p.work.per_model})
+        seconds = estimate_seconds(p.work, {name: RATES for name in p.work.per_model})
         assert seconds > 0, p.study
 
 
 def test_more_work_plans_longer() -> None:
     """A size the study scales with moves its estimate: twice the GRPO steps, more small-batch decoding."""
-    rates = Throughput(decode=100.0, prefill=200.0, forward=200.0, train=50.0, load_s=1.0, step_s=0.3, step1_s=0.1,
-                       project=1000.0)  # fmt: skip
     (few,) = plan("self-correction/offline_vs_online", ["studies.offline_vs_online.rl_steps=4"], measure=False)
     (many,) = plan("self-correction/offline_vs_online", ["studies.offline_vs_online.rl_steps=8"], measure=False)
     assert few.work is not None and many.work is not None
     m = next(iter(few.work.per_model))
     assert many.work.per_model[m].decode_steps == 2 * few.work.per_model[m].decode_steps > 0
-    assert estimate_seconds(many.work, {m: rates}) > estimate_seconds(few.work, {m: rates})
+    assert estimate_seconds(many.work, {m: RATES}) > estimate_seconds(few.work, {m: RATES})

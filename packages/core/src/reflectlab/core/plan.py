@@ -89,11 +89,14 @@ class Throughput:
     forward: float  # teacher-forced tokens/s through the decoder (measured as prefill)
     train: float  # tokens/s through forward + backward + optimizer step of a LoRA adapter
     load_s: float  # seconds to load the weights
-    step_s: float = 0.0  # seconds of one decoding step at a batch of 8
+    step_s: float = 0.0  # seconds of one decoding step at a batch of SMALL_BATCH
     step1_s: float = 0.0  # seconds of one decoding step at a batch of 1
     project: float = 0.0  # scored positions/s of the vocabulary projection, log-softmax and entropy (0: unknown)
     key: str = ""
 
+
+#: Rows of the small batch whose decoding step ``measure_throughput`` times beside a one-row step.
+SMALL_BATCH = 8
 
 #: Bumped when what ``measure_throughput`` measures changes, so older cached figures are measured again.
 MEASURE_VERSION = "2"
@@ -139,28 +142,25 @@ def measure_throughput(spec: ModelSpec, *, refresh: bool = False, echo: Any = No
     hf = model.hf_model if hasattr(model, "hf_model") else None
     load_s = time.perf_counter() - t0
     bs = max(1, spec.batch_size)
-    prompts = [[{"role": "user", "content": f"Write a long story about the number {i}."}] for i in range(bs)]
+    prompts = [
+        [{"role": "user", "content": f"Write a long story about the number {i}."}] for i in range(max(bs, SMALL_BATCH))
+    ]
     rows = [model.encode(p) for p in prompts]
-    seeds = list(range(bs))
-    model._generate_ids(rows[:2], SamplingParams(max_new_tokens=2), seeds[:2])  # warm-up, not timed
+    model._generate_ids(rows[:2], SamplingParams(max_new_tokens=2), [0, 1])  # warm-up, not timed
     # Prefill: a generation of one token over a slice of the prompts (compute-bound, so the slice's rate holds).
     few = rows[: min(32, bs)]
     t0 = time.perf_counter()
-    model._generate_ids(few, SamplingParams(max_new_tokens=1), seeds[: len(few)])
+    model._generate_ids(few, SamplingParams(max_new_tokens=1), list(range(len(few))))
     prefill = sum(len(r) for r in few) / max(1e-6, time.perf_counter() - t0)
-    n_new = 24
-    t0 = time.perf_counter()
-    gens = model._generate_ids(rows, SamplingParams(max_new_tokens=n_new), seeds)
-    gen_s = time.perf_counter() - t0
-    new = sum(len(g.token_ids) for g in gens)
-    decode = new / max(1e-6, gen_s - sum(len(r) for r in rows) / prefill)
+    decode_s, gens = _decode_seconds(model, rows[:bs], 24, prefill)
+    decode = sum(len(g.token_ids) for g in gens) / decode_s
     # A decoding step's latency at batches of 1 and 8 (small batches use the CPU poorly: a step at 8 rows costs
     # about three at one row, where 128 rows cost about eleven).
-    step1_s, step_s = (_step_seconds(model, rows[:b], prefill) for b in (1, min(8, bs)))
+    step1_s, step_s = (_step_seconds(model, rows[:b], prefill) for b in (1, SMALL_BATCH))
     texts = [model.tokenizer.decode(g.token_ids) for g in gens]
     pairs = [
         (model.encode(p), model.tokenizer(t, add_special_tokens=False)["input_ids"] * 3)
-        for p, t in zip(prompts, texts, strict=True)
+        for p, t in zip(prompts[:bs], texts, strict=True)
     ][: min(32, bs)]
     t0 = time.perf_counter()
     model._score_ids(pairs)
@@ -191,14 +191,20 @@ def measure_throughput(spec: ModelSpec, *, refresh: bool = False, echo: Any = No
     return tp
 
 
-def _step_seconds(model: Any, rows: list[list[int]], prefill: float) -> float:
-    """Seconds of one decoding step at a batch of ``len(rows)``: 12 greedy steps after the prefill."""
+def _decode_seconds(model: Any, rows: list[list[int]], n_new: int, prefill: float) -> tuple[float, list[Any]]:
+    """Seconds a greedy generation of ``n_new`` tokens over ``rows`` spent beyond its prefill, and the generations."""
     from reflectlab.core.models.base import SamplingParams
 
     t0 = time.perf_counter()
-    gens = model._generate_ids(rows, SamplingParams(max_new_tokens=12), list(range(len(rows))))
+    gens = model._generate_ids(rows, SamplingParams(max_new_tokens=n_new), list(range(len(rows))))
     seconds = time.perf_counter() - t0 - sum(len(r) for r in rows) / prefill
-    return max(1e-6, seconds) / max(1, max(len(g.token_ids) for g in gens))
+    return max(1e-6, seconds), gens
+
+
+def _step_seconds(model: Any, rows: list[list[int]], prefill: float) -> float:
+    """Seconds of one decoding step at a batch of ``len(rows)``: 12 greedy steps after the prefill."""
+    seconds, gens = _decode_seconds(model, rows, 12, prefill)
+    return seconds / max(1, max(len(g.token_ids) for g in gens))
 
 
 def _lora_train_rate(hf: Any, pairs: list[tuple[list[int], list[int]]]) -> float | None:
@@ -238,10 +244,10 @@ TRAIN_RUN_OVERHEAD_S = 8.0
 
 
 def _small_batch_seconds(w: ModelWork, tp: Throughput) -> float:
-    """Small-batch decoding steps, a step's cost taken as linear in its batch between the batch-1 and batch-8
+    """Small-batch decoding steps, a step's cost taken as linear in its batch between the one-row and SMALL_BATCH
     latencies."""
     one = tp.step1_s or tp.step_s
-    per_row = max(0.0, tp.step_s - one) / 7
+    per_row = max(0.0, tp.step_s - one) / (SMALL_BATCH - 1)
     return w.decode_steps * one + max(0, w.decode_step_rows - w.decode_steps) * per_row
 
 
