@@ -123,20 +123,52 @@ def test_score_matches_a_plain_forward_pass(tiny_dir: Path, reference) -> None: 
 
 
 def test_score_in_chunks_matches_one_pass(tiny_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Chunks of the vocabulary projection (and the rows of softmax work inside them) that do not divide the
-    number of scored positions give the same numbers as one pass over everything."""
+    """Chunks of scored positions and blocks of the vocabulary that divide neither the number of positions nor
+    the vocabulary give the same numbers as one pass over everything."""
     from reflectlab.core.models import hf
 
     texts = [" ".join(MANY[i : i + 3]) for i in range(0, 30, 3)]
-    whole = _model(tiny_dir, batch_size=16).score(texts, placement="raw")
-    vocab = int(AutoTokenizer.from_pretrained(tiny_dir).vocab_size)
-    monkeypatch.setattr(hf, "_LOGIT_BUDGET", vocab * 13)  # 13-row chunks, each split 8 + 5
+    whole_model = _model(tiny_dir, batch_size=16)
+    whole = whole_model.score(texts, placement="raw")
+    vocab = int(whole_model.hf_model.get_output_embeddings().weight.shape[0])
+    assert vocab < hf._VOCAB_BLOCK  # so `whole` was one block
+    block = vocab // 3 + 1  # three blocks, the last one shorter
+    assert vocab % block
+    monkeypatch.setattr(hf, "_VOCAB_BLOCK", block)
+    monkeypatch.setattr(hf, "_LOGIT_BUDGET", block * 13)  # 13 positions at a time
     chunked = _model(tiny_dir, batch_size=16).score(texts, placement="raw")
     assert sum(len(s.token_ids) for s in whole) > 13 * 3
     for a, b in zip(whole, chunked, strict=True):
         assert a.token_ids == b.token_ids
         np.testing.assert_allclose(a.logprobs, b.logprobs, atol=1e-5)
         np.testing.assert_allclose(a.entropies, b.entropies, atol=1e-5)
+
+
+def test_score_with_an_adapter_on_the_output_layer(
+    tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A LoRA on the output layer cannot be projected a vocabulary block at a time from its base weight; the
+    scores still include the adapter's share of the logits."""
+    from peft import LoraConfig, get_peft_model
+
+    from reflectlab.core.models import hf
+
+    monkeypatch.setattr(hf, "_VOCAB_BLOCK", 64)  # smaller than the tiny vocabulary, as for a real model
+    torch.manual_seed(0)
+    cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["lm_head"], init_lora_weights=False)
+    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_dir), cfg).eval()
+    peft_model.save_pretrained(tmp_path / "adapter")
+    model = load_model(ModelSpec(name=str(tiny_dir), adapter=str(tmp_path / "adapter")))
+    text = " ".join(MANY[12:15])
+    scored = model.score([text], placement="raw")[0]
+    ids = model._placement_prefix(None, "raw") + model.tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert scored.token_ids == ids[1:]
+    with torch.no_grad():
+        logp = torch.log_softmax(peft_model(torch.tensor([ids])).logits[0].float(), -1)
+        base = torch.log_softmax(AutoModelForCausalLM.from_pretrained(tiny_dir)(torch.tensor([ids])).logits[0], -1)
+    expected = [float(logp[j - 1, ids[j]]) for j in range(1, len(ids))]
+    np.testing.assert_allclose(scored.logprobs, expected, atol=1e-4)
+    assert max(abs(float(base[j - 1, ids[j]]) - e) for j, e in zip(range(1, len(ids)), expected, strict=True)) > 1e-2
 
 
 def test_placements_put_the_text_where_asked(tiny_dir: Path) -> None:

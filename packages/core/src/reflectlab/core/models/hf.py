@@ -2,14 +2,15 @@
 
 Generation is a plain decoding loop over transformers' KV cache: left padding, one random generator per row,
 log-probabilities gathered only for the chosen tokens, and rows dropped from the batch as they finish.
-Teacher-forced scoring runs the decoder once and applies the vocabulary projection in chunks to the positions
-being scored only, so a batch's full logits (about 6 GB for 32 x 128 tokens) are never held at once.
+Teacher-forced scoring runs the decoder once and projects only the positions being scored, a chunk of positions
+and a block of the vocabulary at a time, folding each block's softmax statistics into running ones; a batch's full
+logits (800 MB for 32 x 128 tokens of a 49k vocabulary) are never held at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -17,14 +18,54 @@ import torch
 from reflectlab.core.errors import UserError
 from reflectlab.core.models.base import Generation, Model, SamplingParams, Scored
 
-_LOGIT_BUDGET = 1 << 25  # floats of vocabulary-sized activations held at once (128 MB)
-#: Rows of log-softmax and entropy work at a time: 8 x 49k floats stay in a core's cache, where the passes over a
-#: 682-row chunk went to memory (measured: scoring 0.86x -> 0.95x a plain forward, benchmarks/throughput.py).
-_SOFTMAX_ROWS = 8
+#: Floats of logits held at once while scoring (8 MB): scored positions x a block of the vocabulary.
+_LOGIT_BUDGET = 1 << 21
+#: Vocabulary rows projected at a time. Each block's logits are reduced (running max, normaliser, entropy sum,
+#: target logit) while still in cache, so the vocabulary-sized tensor is never written out to memory and read back.
+_VOCAB_BLOCK = 2048
 
 
 class _StopForward(Exception):
     pass
+
+
+class _Running(NamedTuple):
+    """Softmax statistics of each scored position over the vocabulary blocks seen so far, relative to their
+    running maximum ``top``: ``norm`` = sum of exp(x - top), ``spread`` = sum of exp(x - top) * (x - top), and
+    ``target`` the target token's logit (0 until its block is seen)."""
+
+    top: torch.Tensor
+    norm: torch.Tensor
+    spread: torch.Tensor
+    target: torch.Tensor
+
+    def finish(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log-probability of the target, entropy): log p_t = x_t - top - log norm, H = log norm - spread / norm."""
+        log_norm = self.norm.log()
+        return self.target - self.top - log_norm, log_norm - self.spread / self.norm
+
+
+def _fold(state: _Running | None, logits: torch.Tensor, local_targets: torch.Tensor) -> _Running:
+    """Fold one block of logits (positions x block) into ``state``; ``local_targets`` index into the block, and
+    fall outside it where the target lies in another block. One exp per logit: the entropy's x log p terms come
+    from the same exponentials as the normaliser."""
+    top = logits.amax(-1)
+    if state is not None:
+        top = torch.maximum(state.top, top)
+    shifted = logits - top[:, None]
+    weights = shifted.exp()
+    norm, spread = weights.sum(-1), torch.linalg.vecdot(weights, shifted)
+    width = logits.shape[1]
+    inside = (local_targets >= 0) & (local_targets < width)
+    picked = logits.gather(1, local_targets.clamp(0, width - 1)[:, None])[:, 0]
+    target = torch.where(inside, picked, torch.zeros_like(picked))
+    if state is not None:  # rescale what came before to the new maximum
+        moved = state.top - top  # <= 0
+        scale = moved.exp()
+        norm = norm + state.norm * scale
+        spread = spread + scale * (state.spread + state.norm * moved)
+        target = target + state.target
+    return _Running(top, norm, spread, target)
 
 
 def _block_output(output: Any) -> torch.Tensor:
@@ -97,9 +138,15 @@ class HFModel(Model):
     def num_layers(self) -> int:
         return len(self.layers)
 
-    def _project(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Final hidden states -> float32 logits (with the model's soft-capping, if any)."""
-        logits = self.hf_model.get_output_embeddings()(hidden).float()
+    def _project(self, hidden: torch.Tensor, vocab: slice | None = None) -> torch.Tensor:
+        """Final hidden states -> float32 logits (with the model's soft-capping, if any), over ``vocab`` only
+        where given (the output layer must then be a plain linear layer)."""
+        head = self.hf_model.get_output_embeddings()
+        if vocab is None:
+            logits = head(hidden).float()
+        else:
+            bias = None if head.bias is None else head.bias[vocab]
+            logits = torch.nn.functional.linear(hidden, head.weight[vocab], bias).float()
         cap = getattr(self.hf_model.config, "final_logit_softcapping", None)
         if cap:
             logits = torch.tanh(logits / cap) * cap
@@ -230,19 +277,25 @@ class HFModel(Model):
     ) -> tuple[list[float], list[float]]:
         if not rows:
             return [], []
-        vocab = int(self.hf_model.get_output_embeddings().weight.shape[0])
-        chunk = max(1, _LOGIT_BUDGET // vocab)
+        head = self.hf_model.get_output_embeddings()
+        vocab = int(head.weight.shape[0])
+        # an adapter-wrapped output layer cannot be sliced: project the whole vocabulary at once instead
+        block = _VOCAB_BLOCK if type(head) is torch.nn.Linear else vocab
+        chunk = max(1, _LOGIT_BUDGET // min(block, vocab))
         r = torch.tensor(rows, device=hidden.device)
         c = torch.tensor(cols, device=hidden.device)
         t = torch.tensor(targets, device=hidden.device)
         lps, ents = [], []
         for s in range(0, len(rows), chunk):
-            logits = self._project(hidden[r[s : s + chunk], c[s : s + chunk]])  # one large matmul per chunk
-            chunk_targets = t[s : s + chunk]
-            for u in range(0, logits.shape[0], _SOFTMAX_ROWS):
-                logp = torch.log_softmax(logits[u : u + _SOFTMAX_ROWS], dim=-1)
-                lps.append(logp.gather(1, chunk_targets[u : u + _SOFTMAX_ROWS, None])[:, 0])
-                ents.append(-torch.linalg.vecdot(logp.exp(), logp))
+            h = hidden[r[s : s + chunk], c[s : s + chunk]]
+            state: _Running | None = None
+            for v in range(0, vocab, block):
+                logits = self._project(h, slice(v, v + block)) if block < vocab else self._project(h)
+                state = _fold(state, logits, t[s : s + chunk] - v)
+            assert state is not None
+            lp, ent = state.finish()
+            lps.append(lp)
+            ents.append(ent)
         return torch.cat(lps).tolist(), torch.cat(ents).tolist()
 
     @torch.inference_mode()
