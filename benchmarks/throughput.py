@@ -6,8 +6,10 @@
 (b) the teacher-forced token rate: a plain forward pass over 32 sequences of about 128 tokens (full logits);
 (c) scoring: ``Model.score`` (teacher-forced log-probabilities and entropies) over the same 32 sequences, against
     (b) and against a plain forward with a full-vocabulary log-softmax and entropy (the same outputs, unchunked).
+    (b) and (c) run in interleaved rounds (--repeats, default 5) and each path's best round counts.
 
-Usage: python benchmarks/throughput.py [--model smollm2-135m-instruct] [--new-tokens 64] [--batch-size N] [--threads N]
+Usage: python benchmarks/throughput.py [--model smollm2-135m-instruct] [--new-tokens 64] [--batch-size N]
+       [--threads N] [--repeats N]
 The last line is machine-readable: decode_vs_forward=<ratio> generate_tok_s=<n> score_vs_forward=<ratio>, where
 decode is the decode-only rate at the default batch size, generate is its end-to-end rate, and both ratios are
 against (b).
