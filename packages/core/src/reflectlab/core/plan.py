@@ -160,9 +160,9 @@ def measure_throughput(spec: ModelSpec, *, refresh: bool = False, echo: Any = No
     step1_s, step_s = (_step_seconds(model, rows[:b], prefill) for b in (1, SMALL_BATCH))
     texts = [model.tokenizer.decode(g.token_ids) for g in gens]
     pairs = [
-        (model.encode(p), model.tokenizer(t, add_special_tokens=False)["input_ids"] * 3)
-        for p, t in zip(prompts[:bs], texts, strict=True)
-    ][: min(32, bs)]
+        (row, model.tokenizer(t, add_special_tokens=False)["input_ids"] * 3)
+        for row, t in zip(rows[: min(32, bs)], texts[: min(32, bs)], strict=True)
+    ]
     t0 = time.perf_counter()
     model._score_ids(pairs)
     score_s = time.perf_counter() - t0
