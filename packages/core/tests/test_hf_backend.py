@@ -171,6 +171,45 @@ def test_score_with_an_adapter_on_the_output_layer(
     assert max(abs(float(base[j - 1, ids[j]]) - e) for j, e in zip(range(1, len(ids)), expected, strict=True)) > 1e-2
 
 
+def test_teacher_forced_passes_split_by_tokens_give_the_one_pass_numbers(
+    tiny_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a CPU a batch is teacher-forced in passes of at most ``_CPU_PASS_TOKENS`` padded tokens; scores, next-token
+    log-probabilities and hidden states come back in input order, equal to one pass over the batch."""
+    from reflectlab.core.models import hf
+
+    texts = [" ".join(MANY[i : i + 1 + i % 5]) for i in range(12)]  # mixed lengths, not sorted
+    monkeypatch.setattr(hf, "_CPU_PASS_TOKENS", 10**9)
+    one = _model(tiny_dir, batch_size=16)
+    whole = (
+        one.score(texts, placement="raw"),
+        one.next_token_logprobs(texts, ["high", "low"]),
+        one.hidden_states(texts, [0, 2], [-1] * len(texts)),
+    )
+    monkeypatch.setattr(hf, "_CPU_PASS_TOKENS", 24)
+    split = _model(tiny_dir, batch_size=16)
+    lengths = [len(split.encode(t)) for t in texts]
+    passes = split._passes(lengths)
+    assert sorted(i for p in passes for i in p) == list(range(len(texts)))
+    assert len(passes) > 2
+    assert all(len(p) == 1 or len(p) * max(lengths[i] for i in p) <= 24 for p in passes)
+    widths: list[int] = []
+    inner = split._next_token_pass
+    monkeypatch.setattr(split, "_next_token_pass", lambda rows, opts: widths.append(len(rows)) or inner(rows, opts))
+    parts = (
+        split.score(texts, placement="raw"),
+        split.next_token_logprobs(texts, ["high", "low"]),
+        split.hidden_states(texts, [0, 2], [-1] * len(texts)),
+    )
+    assert len(widths) == len(passes)
+    for a, b in zip(whole[0], parts[0], strict=True):
+        assert a.token_ids == b.token_ids
+        np.testing.assert_allclose(a.logprobs, b.logprobs, atol=1e-5)
+        np.testing.assert_allclose(a.entropies, b.entropies, atol=1e-5)
+    np.testing.assert_allclose(whole[1], parts[1], atol=1e-5)
+    np.testing.assert_allclose(whole[2], parts[2], atol=1e-5)
+
+
 def test_placements_put_the_text_where_asked(tiny_dir: Path) -> None:
     model = _model(tiny_dir)
     decode = model.tokenizer.decode

@@ -2,9 +2,11 @@
 
 Generation is a plain decoding loop over transformers' KV cache: left padding, one random generator per row,
 log-probabilities gathered only for the chosen tokens, and rows dropped from the batch as they finish.
-Teacher-forced scoring runs the decoder once and projects only the positions being scored, a chunk of positions
-and a block of the vocabulary at a time, folding each block's softmax statistics into running ones; a batch's full
-logits (800 MB for 32 x 128 tokens of a 49k vocabulary) are never held at once.
+Teacher-forced work (scoring, next-token reads, hidden states) runs on a CPU in decoder passes of a bounded number
+of padded tokens, whose activations stay in cache. Scoring runs the decoder once per pass and projects only the
+positions being scored, a chunk of positions and a block of the vocabulary at a time, folding each block's softmax
+statistics into running ones; a batch's full logits (800 MB for 32 x 128 tokens of a 49k vocabulary) are never
+held at once.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ import torch
 from reflectlab.core.errors import UserError
 from reflectlab.core.models.base import Generation, Model, SamplingParams, Scored
 
+#: Padded tokens (rows x width) in one teacher-forced decoder pass on a CPU. Larger passes spill the activations
+#: out of cache: on 2 cores, 128 rows of 140 tokens in one pass ran at about 0.7 of the rate they reach in passes of this size
+#: (``benchmarks/pass_size.py``). On a GPU a batch runs in one pass.
+_CPU_PASS_TOKENS = 2048
 #: Floats of logits held at once while scoring (8 MB): scored positions x a block of the vocabulary.
 _LOGIT_BUDGET = 1 << 21
 #: Vocabulary rows projected at a time. Each block's logits are reduced (running max, normaliser, entropy sum,
@@ -244,9 +250,37 @@ class HFModel(Model):
         tail = self.tokenizer.decode(tokens[-16:], skip_special_tokens=True)
         return any(s in tail for s in stop)
 
+    # ----------------------------------------------------------------- teacher-forced passes
+    def _passes(self, lengths: list[int]) -> list[list[int]]:
+        """Row indices grouped into decoder passes, longest rows first: on a CPU each pass holds at most
+        ``_CPU_PASS_TOKENS`` padded tokens (a row longer than that goes alone); on other devices, one pass."""
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        if self.device.type != "cpu":
+            return [order]
+        passes: list[list[int]] = []
+        for i in order:
+            if passes and (len(passes[-1]) + 1) * lengths[passes[-1][0]] <= _CPU_PASS_TOKENS:
+                passes[-1].append(i)
+            else:
+                passes.append([i])
+        return passes
+
+    def _in_passes(self, lengths: list[int], run: Any) -> list[Any]:
+        """``run(indices)`` over each pass of :meth:`_passes`, its per-row results put back in input order."""
+        out: list[Any] = [None] * len(lengths)
+        for idx in self._passes(lengths):
+            for i, value in zip(idx, run(idx), strict=True):
+                out[i] = value
+        return out
+
     # ----------------------------------------------------------------- scoring
-    @torch.inference_mode()
     def _score_ids(self, pairs: list[tuple[list[int], list[int]]]) -> list[Scored]:
+        return self._in_passes(
+            [len(p) + len(c) for p, c in pairs], lambda idx: self._score_pass([pairs[i] for i in idx])
+        )
+
+    @torch.inference_mode()
+    def _score_pass(self, pairs: list[tuple[list[int], list[int]]]) -> list[Scored]:
         full = [p + c for p, c in pairs]
         width = max(len(r) for r in full)
         pad = int(self.tokenizer.pad_token_id)
@@ -298,8 +332,13 @@ class HFModel(Model):
             ents.append(ent)
         return torch.cat(lps).tolist(), torch.cat(ents).tolist()
 
-    @torch.inference_mode()
     def _next_token_logprobs_ids(self, rows: list[list[int]], option_ids: list[list[int]]) -> list[list[float]]:
+        return self._in_passes(
+            [len(r) for r in rows], lambda idx: self._next_token_pass([rows[i] for i in idx], option_ids)
+        )
+
+    @torch.inference_mode()
+    def _next_token_pass(self, rows: list[list[int]], option_ids: list[list[int]]) -> list[list[float]]:
         ids, mask, positions = self._left_pad(rows)
         hidden = self.decoder(input_ids=ids, attention_mask=mask, position_ids=positions).last_hidden_state
         logp = torch.log_softmax(self._project(hidden[:, -1, :]), dim=-1)
@@ -307,12 +346,23 @@ class HFModel(Model):
         return torch.stack(cols, dim=1).tolist()
 
     # ----------------------------------------------------------------- internals
-    @torch.inference_mode()
     def _hidden_states_ids(self, rows: list[list[int]], layers: list[int], positions: list[int]) -> np.ndarray:
         n_layers = len(self.layers)
         for layer in layers:
             if not 0 <= layer <= n_layers:
                 raise UserError(f"layer {layer} is out of range: {self.name} has layers 0..{n_layers}")
+        states = self._in_passes(
+            [len(r) for r in rows],
+            lambda idx: self._hidden_states_pass([rows[i] for i in idx], layers, [positions[i] for i in idx]),
+        )
+        return (
+            np.stack(states)
+            if states
+            else np.zeros((0, len(layers), int(self.hf_model.config.hidden_size)), dtype=np.float32)
+        )
+
+    @torch.inference_mode()
+    def _hidden_states_pass(self, rows: list[list[int]], layers: list[int], positions: list[int]) -> np.ndarray:
         out = np.zeros((len(rows), len(layers), int(self.hf_model.config.hidden_size)), dtype=np.float32)
         deepest = max(layers)
         ids, mask, pos = self._left_pad(rows)
