@@ -21,8 +21,8 @@ from reflectlab.core.errors import UserError
 from reflectlab.core.models.base import Generation, Model, SamplingParams, Scored
 
 #: Padded tokens (rows x width) in one teacher-forced decoder pass on a CPU. Larger passes spill the activations
-#: out of cache: on 2 cores, 128 rows of 140 tokens in one pass ran at about 0.7 of the rate they reach in passes of this size
-#: (``benchmarks/pass_size.py``). On a GPU a batch runs in one pass.
+#: out of cache: on 2 cores, 128 rows of 140 tokens in one pass ran at about 0.7 of the rate they reach in passes
+#: of this size (``benchmarks/pass_size.py``). On a GPU a batch runs in one pass.
 _CPU_PASS_TOKENS = 2048
 #: Floats of logits held at once while scoring (8 MB): scored positions x a block of the vocabulary.
 _LOGIT_BUDGET = 1 << 21
