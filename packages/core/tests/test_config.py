@@ -74,3 +74,8 @@ def test_resolved_config_is_read_only_and_flattens_for_mlflow() -> None:
         cfg.seed = 4
     flat = flatten(cfg)
     assert flat["studies.alpha.n_items"] == "20" and flat["model.name"] == "smollm2-135m-instruct"
+
+
+def test_a_run_id_prefix_that_looks_like_a_number_stays_text() -> None:
+    assert build_config(CLS, PRESETS, ["resume=044812e9"]).resume == "044812e9"
+    assert build_config(CLS, PRESETS, ["resume=12345678"]).resume == "12345678"

@@ -86,6 +86,10 @@ def build_config(
         cli = OmegaConf.from_dotlist(overrides)
     except OmegaConfBaseException as exc:
         raise _explain(exc, base) from None
+    for item in overrides:  # a run id prefix such as 044812e9 must not be read as a number
+        key, _, value = item.partition("=")
+        if key.strip() == "resume":
+            cli.resume = value.strip()
     preset = str(cli.get("preset", base.preset))
     if preset not in presets:
         raise UserError(f"unknown preset {preset!r}; allowed: {', '.join(presets)}")
