@@ -7,6 +7,7 @@ Exit codes: 0 done; 1 a study failed (the others still ran and were logged); 2 b
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import warnings
@@ -14,8 +15,8 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from reflectlab.core.errors import UserError
-
-DEFAULT_RESULTS = "reflectlab-results"
+from reflectlab.core.tracking import DEFAULT_RESULTS_DIR as DEFAULT_RESULTS
+from reflectlab.core.tracking import quiet_mlflow
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,12 +29,22 @@ def _quiet() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # Weight-loading and dataset bars from transformers and datasets; the platform shows its own on model work.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    quiet_mlflow()  # before anything imports mlflow: no telemetry, no artifact progress bars
+    # Library chatter (deprecations, transformers' and TRL's advice) stays off the terminal; a plugin that tries
+    # to replace a built-in component is the user's business and is always shown.
     warnings.filterwarnings("ignore")
+    from reflectlab.core.registry import PluginConflictWarning
+
+    warnings.filterwarnings("always", category=PluginConflictWarning)
 
 
-def cmd_list(_: argparse.Namespace) -> int:
+def cmd_list(args: argparse.Namespace) -> int:
     from reflectlab.core.registry import ALL
     from reflectlab.core.runner import get_inquiry
+
+    if args.config:
+        print_config_help(args.config)
+        return 0
 
     print("inquiries:")
     for name in ALL["inquiries"].names():
@@ -47,6 +58,26 @@ def cmd_list(_: argparse.Namespace) -> int:
         names = reg.names()
         print(f"{kind}: " + (", ".join(f"{n} [{reg.source(n)}]" for n in names) if names else "(none installed)"))
     return 0
+
+
+def print_config_help(target: str) -> None:
+    """Every config key of an inquiry (or one study), its default and its one-line help."""
+    from reflectlab.core.config import RunConfig, help_texts
+    from reflectlab.core.errors import UserError
+    from reflectlab.core.runner import get_inquiry
+
+    inquiry_name, _, study_name = target.partition("/")
+    inquiry = get_inquiry(inquiry_name)
+    rows = [] if study_name else help_texts(RunConfig)
+    sections = {study_name: None} if study_name else dict.fromkeys(inquiry.studies)
+    fields = {f.name: f for f in dataclasses.fields(inquiry.studies_config)}
+    for name in sections:
+        if name not in fields:
+            raise UserError(f"unknown study {name!r}; {inquiry.name} has: {', '.join(inquiry.studies)}")
+        rows += help_texts(fields[name].default_factory(), f"studies.{name}.")
+    width = max(len(k) for k, _, _ in rows)
+    for key, default, text in rows:
+        print(f"{key:<{width}}  {default:<14} {text}")
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -114,24 +145,23 @@ def _duration(seconds: float) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from reflectlab.core.findings import Finding
     from reflectlab.core.synthesis import format_finding
-    from reflectlab.core.tracking import TAG_STUDY, Tracker
+    from reflectlab.core.tracking import TAG_STUDY, Tracker, wall_seconds
 
     tracker = Tracker(args.results_dir)
     run = tracker.get_run(args.run)
     info = run.info
-    seconds = run.data.metrics.get("wall_seconds")
+    seconds = wall_seconds(run)
     print(f"run {info.run_id}  {info.run_name}  status {info.status}" + (f"  {seconds:.0f}s" if seconds else ""))
     children = tracker.children(info.run_id) or [run]
     for child in sorted(children, key=lambda r: r.info.start_time):
         study = child.data.tags.get(TAG_STUDY, child.info.run_name)
-        secs = child.data.metrics.get("wall_seconds")
+        secs = wall_seconds(child)
         est = child.data.metrics.get("estimated_seconds")
         timing = (f" in {secs:.0f}s" if secs else "") + (f" (estimated {est:.0f}s)" if est else "")
         print(f"  {study}: {child.info.status}{timing}  (run {child.info.run_id})")
-        for rec in tracker.read_json_artifact(child.info.run_id, "findings.json") or []:
-            print("    " + format_finding(Finding.from_dict(rec)))
+        for finding in tracker.findings(child.info.run_id):
+            print("    " + format_finding(finding))
     return 0
 
 
@@ -166,7 +196,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="platform", description="reflectlab: does self-reflection arise from light training pressure?")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser("list", help="inquiries, studies and components installed").set_defaults(fn=cmd_list)
+    li = sub.add_parser("list", help="inquiries, studies and components installed")
+    li.add_argument("--config", metavar="INQUIRY[/STUDY]", help="every config key of an inquiry, its default and help")
+    li.set_defaults(fn=cmd_list)
     m = sub.add_parser("models", help="embedded models and whether each is installed and cached")
     m.add_argument("--prepare", action="store_true", help="convert installed embedded models to the local cache")
     m.set_defaults(fn=cmd_models)

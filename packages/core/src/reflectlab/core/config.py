@@ -19,12 +19,116 @@ from reflectlab.core.models.spec import ModelSpec
 PRESETS = ("smoke", "quick", "full")
 
 
+def option(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any = None) -> Any:
+    """A config field with a one-line ``help`` text (shown by ``platform list --config``), as TRL's fields carry."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+class ConfigValueError(ValueError):
+    """A config value out of its allowed range, raised by a config's ``__post_init__``; names its key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+
+
+def require(condition: bool, key: str, message: str) -> None:
+    """Raise :class:`ConfigValueError` for ``key`` unless ``condition`` holds (for ``__post_init__`` checks)."""
+    if not condition:
+        raise ConfigValueError(key, message)
+
+
 @dataclass
 class StudyConfig:
     """Fields every study has."""
 
-    enabled: bool = True
-    n_bootstrap: int = 2000
+    enabled: bool = option(True, "Run this study.")
+    n_bootstrap: int = option(2000, "Bootstrap resamples behind each confidence interval.")
+    margin: float = option(
+        0.05, "Smallest effect that matters, on the primary metric's scale; inside it the verdict is 'absent'."
+    )
+    seeds: int = option(1, "Independent replicates (fine-tune or sampling seeds) where the study repeats itself.")
+
+    def __post_init__(self) -> None:
+        require(self.n_bootstrap >= 1, "n_bootstrap", "must be at least 1")
+        require(self.margin >= 0, "margin", "must not be negative")
+        require(self.seeds >= 1, "seeds", "must be at least 1")
+
+
+@dataclass
+class FineTune:
+    """One shared block of LoRA fine-tuning settings (the ``train`` section of the studies that fine-tune).
+
+    The fields mirror the SFT trainer's settings that studies vary; the trainer's own defaults cover the rest."""
+
+    epochs: float = option(1.0, "Passes over the training examples.")
+    lora_r: int = option(16, "LoRA rank.")
+    learning_rate: float = option(2e-4, "Peak learning rate.")
+    batch_size: int = option(8, "Examples per optimizer step.")
+
+    def __post_init__(self) -> None:
+        require(self.epochs > 0, "epochs", "must be positive")
+        require(self.lora_r >= 1, "lora_r", "must be at least 1")
+        require(self.learning_rate > 0, "learning_rate", "must be positive")
+        require(self.batch_size >= 1, "batch_size", "must be at least 1")
+
+    def settings(self, seed: int, **extra: Any) -> dict[str, Any]:
+        """The trainer's settings mapping for one fine-tune seeded with ``seed``."""
+        return {**dataclasses.asdict(self), "seed": int(seed), **extra}
+
+
+def fine_tune(**defaults: Any) -> Any:
+    """A ``train`` field whose :class:`FineTune` defaults are this study's own."""
+    return option(factory=lambda: FineTune(**defaults), help="Fine-tuning settings (LoRA) of this study.")
+
+
+def help_texts(cls: Any, prefix: str = "") -> list[tuple[str, str, str]]:
+    """``(key, default, help)`` for every field of a config dataclass (or instance), nested sections flattened."""
+    if not isinstance(cls, type):
+        return _instance_help(cls, prefix)
+    rows: list[tuple[str, str, str]] = []
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        if f.default is not dataclasses.MISSING:
+            default: Any = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = "???"
+        if dataclasses.is_dataclass(default) and not isinstance(default, type):
+            rows += [(k, d, h) for k, d, h in _instance_help(default, f"{key}.")]
+            continue
+        rows.append((key, repr(default), str(f.metadata.get("help", ""))))
+    return rows
+
+
+def _instance_help(obj: Any, prefix: str) -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            rows += _instance_help(value, f"{prefix}{f.name}.")
+        else:
+            rows.append((f"{prefix}{f.name}", repr(value), str(f.metadata.get("help", ""))))
+    return rows
+
+
+def typed(section: DictConfig, key: str) -> Any:
+    """The config dataclass instance behind ``section`` (``OmegaConf.to_object``), with range checks run.
+
+    A check that fails is a :class:`UserError` naming the full key (``studies.<study>.<field>``)."""
+    try:
+        return OmegaConf.to_object(section)
+    except ConfigValueError as exc:
+        raise UserError(f"bad value for config key '{key}.{exc.key}': {exc.message}") from None
+    except OmegaConfBaseException as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, ConfigValueError):
+            raise UserError(f"bad value for config key '{key}.{cause.key}': {cause.message}") from None
+        raise UserError(f"config error at {key!r}: {str(exc).splitlines()[0]}") from None
 
 
 @dataclass
@@ -106,7 +210,15 @@ def build_config(
             cfg.studies[name].enabled = name == only_study
     OmegaConf.set_readonly(cfg, True)
     assert isinstance(cfg, DictConfig)
+    check_studies(cfg)
     return cfg
+
+
+def check_studies(cfg: DictConfig) -> None:
+    """Run every enabled study config's range checks now, so bad values exit 2 before any run is created."""
+    for name in cfg.studies:
+        if cfg.studies[name].enabled:
+            typed(cfg.studies[name], f"studies.{name}")
 
 
 def build_config_from(cls: type, text: str, overrides: dict[str, Any], *, source: str) -> DictConfig:

@@ -71,7 +71,10 @@ def verdict_for(
 
 @dataclass
 class Finding:
-    """One measured effect against its control."""
+    """One measured effect against its control.
+
+    ``study``, ``side`` and ``model`` may be left empty by a study's ``measure()``: the runner stamps them (the
+    study's one name ``<inquiry>/<key>``, its declared side, the model under study) before anything is written."""
 
     study: str
     metric: str
@@ -81,8 +84,8 @@ class Finding:
     n: int
     control: str
     control_value: float
-    side: str
-    model: str
+    side: str = ""
+    model: str = ""
     direction: str = "greater"
     margin: float = 0.05
     primary: bool = False
@@ -90,7 +93,7 @@ class Finding:
     details: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.side not in SIDES:
+        if self.side and self.side not in SIDES:
             raise ValueError(f"side must be one of {SIDES}, not {self.side!r}")
         self.verdict = verdict_for(
             self.ci_low, self.ci_high, self.control_value, direction=self.direction, margin=self.margin, n=self.n
@@ -101,12 +104,12 @@ class Finding:
         cls,
         estimate: Estimate,
         *,
-        study: str,
         metric: str,
         control: str,
         control_value: float,
-        side: str,
-        model: str,
+        study: str = "",
+        side: str = "",
+        model: str = "",
         direction: str = "greater",
         margin: float = 0.05,
         primary: bool = False,
@@ -144,6 +147,19 @@ class Finding:
             if kwargs.get(k) is None:
                 kwargs[k] = float("nan")
         return cls(**kwargs)
+
+
+def stamp(findings: Iterable[Finding], *, study: str, side: str, model: str) -> list[Finding]:
+    """The findings with the study's one name and side, and the model where the study left it empty."""
+    out = []
+    for f in findings:
+        f.study = study
+        f.side = f.side or side
+        f.model = f.model or model
+        if f.side not in SIDES:
+            raise ValueError(f"{study}: side must be one of {SIDES}, not {f.side!r}")
+        out.append(f)
+    return out
 
 
 def write_findings(findings: Iterable[Finding], path: Path) -> None:

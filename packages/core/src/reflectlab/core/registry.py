@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import difflib
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, TypeVar
 
+from reflectlab.core.contracts import Trainer, Verifier
 from reflectlab.core.errors import UserError
 
 T = TypeVar("T")
@@ -60,20 +62,29 @@ def _is_builtin(ep: EntryPoint) -> bool:
     return bool(dist is not None and dist.name.startswith("reflectlab-"))
 
 
+class PluginConflictWarning(UserWarning):
+    """A plugin tried to replace a built-in component; always shown (the CLI does not silence it)."""
+
+
 @dataclass
 class _Entry:
     name: str
     source: str  # distribution name, or "runtime"
     entry_point: EntryPoint | None = None
     obj: Any = None
+    checked: bool = False
 
 
 class Registry(Generic[T]):
-    """Named components of one kind."""
+    """Named components of one kind.
 
-    def __init__(self, kind: str) -> None:
+    With a ``base`` class, every component must be a subclass (instantiated once, on first use) or an instance
+    of it; anything else is refused with a one-line error naming the entry point."""
+
+    def __init__(self, kind: str, base: type | Callable[[], type] | None = None) -> None:
         self.kind = kind
         self.group = f"reflectlab.{kind}"
+        self._base = base
         self._entries: dict[str, _Entry] | None = None
         self._runtime: dict[str, _Entry] = {}
 
@@ -88,6 +99,7 @@ class Registry(Generic[T]):
                         warnings.warn(
                             f"{self.kind} {ep.name!r} from {source} ignored: {found[ep.name].source} already "
                             "provides it and a plugin cannot replace it",
+                            PluginConflictWarning,
                             stacklevel=2,
                         )
                     continue
@@ -123,7 +135,29 @@ class Registry(Generic[T]):
                     f"{self.kind[:-1] if self.kind.endswith('s') else self.kind} {name!r} needs the module "
                     f"{exc.name!r}, which is not installed (from {entry.source})"
                 ) from exc
+        if not entry.checked:
+            entry.obj = self._checked(name, entry)
+            entry.checked = True
         return entry.obj
+
+    @property
+    def base(self) -> type | None:
+        """The class every component must derive from (resolved on first use, so importing is cheap)."""
+        if self._base is not None and not isinstance(self._base, type):
+            self._base = self._base()
+        return self._base
+
+    def _checked(self, name: str, entry: _Entry) -> Any:
+        obj, base = entry.obj, self.base
+        if base is None or isinstance(obj, base):
+            return obj
+        if isinstance(obj, type) and issubclass(obj, base):
+            return obj() if self.kind == "trainers" else obj  # trainers are used as objects, the rest as classes
+        singular = {"inquiries": "inquiry"}.get(self.kind, self.kind.rstrip("s"))
+        raise UserError(
+            f"{singular} {name!r} from {entry.source} is registered but is not a {base.__name__} "
+            f"(got {getattr(obj, '__qualname__', type(obj).__name__)})"
+        )
 
     def _unknown_message(self, name: str) -> str:
         singular = {"inquiries": "inquiry"}.get(self.kind, self.kind.rstrip("s"))
@@ -137,10 +171,22 @@ class Registry(Generic[T]):
         return f"unknown {singular} {name!r}{hint} (known: {known})"
 
 
-inquiries: Registry[Any] = Registry("inquiries")
-backends: Registry[Any] = Registry("backends")
-probes: Registry[Any] = Registry("probes")
-trainers: Registry[Any] = Registry("trainers")
-verifiers: Registry[Any] = Registry("verifiers")
+def _inquiry_base() -> type:
+    from reflectlab.core.inquiry import Inquiry
+
+    return Inquiry
+
+
+def _model_base() -> type:
+    from reflectlab.core.models.base import Model
+
+    return Model
+
+
+inquiries: Registry[Any] = Registry("inquiries", _inquiry_base)
+backends: Registry[Any] = Registry("backends", _model_base)
+probes: Registry[Callable[..., Any]] = Registry("probes")
+trainers: Registry[Trainer] = Registry("trainers", Trainer)
+verifiers: Registry[Any] = Registry("verifiers", Verifier)
 
 ALL: dict[str, Registry[Any]] = {r.kind: r for r in (inquiries, backends, probes, trainers, verifiers)}

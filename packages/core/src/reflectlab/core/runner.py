@@ -25,9 +25,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from reflectlab.core.cache import Cache
-from reflectlab.core.config import build_config, flatten
+from reflectlab.core.config import build_config, flatten, typed
 from reflectlab.core.errors import UserError
-from reflectlab.core.findings import Finding, write_findings
+from reflectlab.core.findings import Finding, stamp, write_findings
 from reflectlab.core.inquiry import Inquiry, RunContext
 from reflectlab.core.models.loader import resolve_path
 from reflectlab.core.models.spec import ModelSpec
@@ -190,7 +190,7 @@ def _plan(inquiry: Inquiry, cfg: Any, spec: ModelSpec, *, measure: bool, echo: A
         study_cfg = cfg.studies.get(key)
         if study_cfg is None or not study_cfg.enabled:
             continue
-        work = study_cls().plan(study_cfg, ctx)
+        work = study_cls().plan(typed(study_cfg, f"studies.{key}"), ctx)
         seconds = None
         if work is not None:
             rates = {}
@@ -253,7 +253,7 @@ def run(target: str, overrides: list[str], *, echo: Any = print) -> RunResult:
                 # Logged first, so an interrupted run can be resumed with the config it started with.
                 (stage / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
                 tracker.log_artifacts(parent, stage)
-                for study_key, study_cls in inquiry.studies.items():
+                for study_key in inquiry.studies:
                     study_cfg = cfg.studies.get(study_key)
                     if study_cfg is None or not study_cfg.enabled:
                         continue
@@ -263,23 +263,10 @@ def run(target: str, overrides: list[str], *, echo: Any = print) -> RunResult:
                         result.skipped.append(study_key)
                         echo(f"  study {inquiry.name}/{study_key} finished before (run {done.info.run_id}); skipped")
                         continue
-                    result.findings += _run_study(
-                        tracker,
-                        experiment,
-                        parent,
-                        tags,
-                        inquiry,
-                        study_key,
-                        study_cls,
-                        study_cfg,
-                        cfg,
-                        spec,
-                        cache,
-                        models,
-                        result,
-                        echo,
-                        estimates.get(f"{inquiry.name}/{study_key}"),
-                    )
+                    result.findings += StudyRun(
+                        tracker, experiment, parent, tags, inquiry, study_key, cfg, spec, cache, models, result,
+                        echo, estimates.get(f"{inquiry.name}/{study_key}"),
+                    ).execute()  # fmt: skip
                 write_findings(result.findings, stage / "findings.json")
                 tracker.log_artifacts(parent, stage)
             if result.failed:
@@ -306,77 +293,85 @@ def _finished_findings(tracker: Tracker, child: Any) -> list[Finding]:
     return [Finding.from_dict(r) for r in records]
 
 
-def _run_study(
-    tracker: Tracker,
-    experiment: str,
-    parent: str,
-    tags: dict[str, str],
-    inquiry: Inquiry,
-    study_key: str,
-    study_cls: type,
-    study_cfg: Any,
-    cfg: Any,
-    spec: ModelSpec,
-    cache: Cache | None,
-    models: dict[str, Any],
-    result: RunResult,
-    echo: Any,
-    estimate: float | None,
-) -> list[Finding]:
-    study = study_cls()
-    child = tracker.start(
-        experiment,
-        f"{inquiry.name}/{study_key}",
-        {**tags, TAG_KIND: "study", TAG_STUDY: f"{inquiry.name}/{study_key}"},
-        parent=parent,
-    )
-    tracker.log_params(child, {f"study.{k}": v for k, v in flatten(study_cfg).items()})
-    if estimate is not None:
-        tracker.log_metrics(child, {"estimated_seconds": estimate})
-    t0 = time.time()
-    work0 = sum(m.work_tokens for m in models.values())
-    status = "FINISHED"
-    findings: list[Finding] = []
-    with tracker.staging() as out_dir:
-        ctx = RunContext(
-            model_spec=spec,
-            seed=int(cfg.seed),
-            out_dir=out_dir,
-            cache=cache,
-            tracker=tracker,
-            run_id=child,
-            config=cfg,
-            work_dir=result.results_dir / "work" / inquiry.name / study_key,
-            _models=models,
+@dataclass
+class StudyRun:
+    """Everything one study's run needs from its parent run (the runner makes one per enabled study)."""
+
+    tracker: Tracker
+    experiment: str
+    parent: str
+    tags: dict[str, str]
+    inquiry: Inquiry
+    key: str
+    cfg: Any  # the whole run's config
+    spec: ModelSpec
+    cache: Cache | None
+    models: dict[str, Any]
+    result: RunResult
+    echo: Any
+    estimate: float | None = None
+
+    @property
+    def name(self) -> str:
+        """The study's one name: ``<inquiry>/<key>``."""
+        return f"{self.inquiry.name}/{self.key}"
+
+    def execute(self) -> list[Finding]:
+        study_cls = self.inquiry.studies[self.key]
+        study = study_cls()
+        section = self.cfg.studies[self.key]
+        study_cfg = typed(section, f"studies.{self.key}")
+        tracker, echo = self.tracker, self.echo
+        child = tracker.start(
+            self.experiment, self.name, {**self.tags, TAG_KIND: "study", TAG_STUDY: self.name}, parent=self.parent
         )
-        try:
-            echo(f"  study {inquiry.name}/{study_key} ...")
-            findings = study.run(ctx, study_cfg)
-            write_findings(findings, out_dir / "findings.json")
-            metrics: dict[str, float] = {}
-            for f in findings:
-                metrics[f.metric] = f.value
-                metrics[f"{f.metric}.ci_low"] = f.ci_low
-                metrics[f"{f.metric}.ci_high"] = f.ci_high
-            tracker.log_metrics(child, metrics)
-        except (KeyboardInterrupt, UserError):
-            status = "KILLED" if sys.exc_info()[0] is KeyboardInterrupt else "FAILED"
-            raise
-        except Exception as exc:
-            status = "FAILED"
-            result.failed.append(study_key)
-            (out_dir / "error.txt").write_text(traceback.format_exc())
-            echo(
-                f"  study {inquiry.name}/{study_key} FAILED: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        tracker.log_params(child, {f"study.{k}": v for k, v in flatten(section).items()})
+        if self.estimate is not None:
+            tracker.log_metrics(child, {"estimated_seconds": self.estimate})
+        t0 = time.time()
+        work0 = sum(m.work_tokens for m in self.models.values())
+        status = "FINISHED"
+        findings: list[Finding] = []
+        with tracker.staging() as out_dir:
+            ctx = RunContext(
+                model_spec=self.spec,
+                seed=int(self.cfg.seed),
+                out_dir=out_dir,
+                cache=self.cache,
+                tracker=tracker,
+                run_id=child,
+                config=self.cfg,
+                work_dir=self.result.results_dir / "work" / self.inquiry.name / self.key,
+                study=self.name,
+                _models=self.models,
             )
-        finally:
-            seconds = time.time() - t0
-            tracker.log_metrics(
-                child, {"wall_seconds": seconds, "model_work_tokens": float(ctx.model_work_tokens - work0)}
-            )
-            (out_dir / "timing.json").write_text(json.dumps({"wall_seconds": seconds}))
-            tracker.log_artifacts(child, out_dir)
-            tracker.end(child, status)
-    if status == "FINISHED":
-        echo(f"  study {inquiry.name}/{study_key} done in {time.time() - t0:.0f}s: {len(findings)} findings")
-    return findings
+            try:
+                echo(f"  study {self.name} ...")
+                findings = stamp(study.run(ctx, study_cfg), study=self.name, side=study_cls.side, model=self.spec.name)
+                write_findings(findings, out_dir / "findings.json")
+                metrics: dict[str, float] = {}
+                for f in findings:
+                    metrics[f.metric] = f.value
+                    metrics[f"{f.metric}.ci_low"] = f.ci_low
+                    metrics[f"{f.metric}.ci_high"] = f.ci_high
+                tracker.log_metrics(child, metrics)
+            except (KeyboardInterrupt, UserError):
+                status = "KILLED" if sys.exc_info()[0] is KeyboardInterrupt else "FAILED"
+                raise
+            except Exception as exc:
+                status = "FAILED"
+                self.result.failed.append(self.key)
+                (out_dir / "error.txt").write_text(traceback.format_exc())
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                echo(f"  study {self.name} FAILED: {type(exc).__name__}: {first}")
+            finally:
+                seconds = time.time() - t0
+                tracker.log_metrics(
+                    child, {"wall_seconds": seconds, "model_work_tokens": float(ctx.model_work_tokens - work0)}
+                )
+                (out_dir / "timing.json").write_text(json.dumps({"wall_seconds": seconds}))
+                tracker.log_artifacts(child, out_dir)
+                tracker.end(child, status)
+        if status == "FINISHED":
+            echo(f"  study {self.name} done in {time.time() - t0:.0f}s: {len(findings)} findings")
+        return findings

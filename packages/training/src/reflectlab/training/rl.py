@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from reflectlab.core.cache import content_key
+from reflectlab.core.contracts import Trainer
 from reflectlab.core.errors import UserError
 from reflectlab.core.models.spec import ModelSpec
 from reflectlab.training.result import (
@@ -449,3 +450,29 @@ def train_on_scored(
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+
+
+class RL(Trainer):
+    """The ``rl`` trainer (online GRPO): ``train(base, (prompts, reward), settings, out_dir, log_metrics)``
+    calls :func:`train_rl`; calling the trainer takes :func:`train_rl`'s own arguments."""
+
+    name = "rl"
+
+    def train(self, base: ModelSpec, data: Any, settings: Any, out_dir: str | Path,
+              log_metrics: MetricsSink | None = None, **kwargs: Any) -> TrainResult:  # fmt: skip
+        prompts, reward = data
+        return train_rl(base, prompts, reward, settings, Path(out_dir), log_metrics, **kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> TrainResult:
+        return train_rl(*args, **kwargs)
+
+
+class RLScored(Trainer):
+    """The ``rl-scored`` trainer: a policy-gradient pass over completions scored in advance
+    (:func:`train_on_scored`)."""
+
+    name = "rl-scored"
+
+    def train(self, base: ModelSpec, data: Any, settings: Any, out_dir: str | Path,
+              log_metrics: MetricsSink | None = None, **kwargs: Any) -> TrainResult:  # fmt: skip
+        return train_on_scored(base, data, settings, Path(out_dir), log_metrics, **kwargs)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from reflectlab.core.cache import content_key
+from reflectlab.core.contracts import Trainer
 from reflectlab.core.errors import UserError
 from reflectlab.core.models.spec import ModelSpec
 from reflectlab.training.examples import Example, TargetedChat, normalise_all
@@ -400,8 +401,10 @@ def train_sft(
     log_metrics: MetricsSink | None = None,
     *,
     reuse: bool = True,
+    keyed: bool = False,
 ) -> TrainResult:
-    """Fine-tune ``base`` on ``examples`` and save the adapter (LoRA) or the full weights into ``out_dir``.
+    """Fine-tune ``base`` on ``examples`` and save the adapter (LoRA) or the full weights into ``out_dir``
+    (with ``keyed``, into its subfolder named by the content key of the inputs).
 
     ``examples`` are chats whose last message is the assistant's target, or ``{"prompt", "completion"}`` pairs
     (see :data:`reflectlab.training.examples.Example`). ``log_metrics(metrics, step)`` receives the training loss
@@ -414,10 +417,12 @@ def train_sft(
     settings = _coerce(settings)
     rows = normalise_all(examples)
     folder = base_weights(base)
+    key = _run_key(base, folder, rows, settings)
     out = Path(out_dir).expanduser().resolve()
+    if keyed:
+        out = out / key[:16]
     if out.exists() and not (out / RECORD_FILE).is_file() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out} exists and is not a training output; give an empty or new folder")
-    key = _run_key(base, folder, rows, settings)
     if reuse:
         finished = read_finished(out, key, base)
         if finished is not None:
@@ -463,3 +468,20 @@ def train_sft(
         partial.rename(out)  # atomic: an interrupted run never leaves a half-written model behind
     _processes(base.device).wait_for_everyone()
     return result
+
+
+class SFT(Trainer):
+    """The ``sft`` trainer: :func:`train_sft` behind the core :class:`~reflectlab.core.contracts.Trainer` contract."""
+
+    name = "sft"
+
+    def train(
+        self,
+        base: ModelSpec,
+        data: Any,
+        settings: Any,
+        out_dir: str | Path,
+        log_metrics: MetricsSink | None = None,
+        **kwargs: Any,
+    ) -> TrainResult:
+        return train_sft(base, data, settings, out_dir, log_metrics, **kwargs)

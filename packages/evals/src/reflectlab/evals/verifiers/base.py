@@ -1,4 +1,4 @@
-"""The interface every verifier shares.
+"""The interface every verifier shares (:class:`reflectlab.core.contracts.Verifier`, re-exported here).
 
 A verifier judges a batch: ``verify(items, outputs) -> list[bool]``, one verdict per output, where ``outputs[i]``
 answers ``items[i]``. Batches let model-backed verifiers batch their model calls and let :class:`MajorityVote`
@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol
+
+from reflectlab.core.contracts import Verifier
 
 
 class Item(Protocol):
@@ -41,17 +43,10 @@ class QAItem:
     answer: int | float
 
 
-@runtime_checkable
-class Verifier(Protocol):
-    """Judges a batch of outputs; ``outputs[i]`` answers ``items[i]``."""
-
-    @property
-    def name(self) -> str: ...
-
-    def verify(self, items: Sequence[Item], outputs: Sequence[str]) -> list[bool]: ...
-
-
 def check_batch(items: Sequence[Item], outputs: Sequence[str]) -> None:
     """Raise ``ValueError`` unless there is exactly one output per item."""
     if len(items) != len(outputs):
         raise ValueError(f"need one output per item, got {len(items)} items and {len(outputs)} outputs")
+
+
+__all__ = ["Item", "QAItem", "Verifier", "check_batch"]

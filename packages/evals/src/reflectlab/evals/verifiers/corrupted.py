@@ -53,7 +53,7 @@ class CorruptionAudit:
         return hits / kept if kept else math.nan
 
 
-class CorruptedVerifier:
+class CorruptedVerifier(Verifier):
     """Ground truth seen through a noisy channel: accepts correct outputs with probability ``recall`` and wrong
     ones with probability ``false_accept``, deterministically per (seed, item id, output)."""
 

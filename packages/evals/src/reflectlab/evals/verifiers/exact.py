@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from reflectlab.core.contracts import Verifier
 from reflectlab.evals.extract import Number, extract_answer, same_number
 from reflectlab.evals.verifiers.base import Item, check_batch
 
 
-class ExactMatch:
+class ExactMatch(Verifier):
     """Accepts an output when its extracted answer equals the item's gold answer.
 
     Ints compare exactly; when either side is a float they compare within ``rel_tol``/``abs_tol``. An output with

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from reflectlab.core.contracts import Verifier
 from reflectlab.evals.verifiers.base import Item, check_batch
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class PairwiseJudgement:
         return float(np.mean((self.per_order[:, 0] + 1.0 - self.per_order[:, 1]) / 2.0) - 0.5)
 
 
-class ModelJudge:
+class ModelJudge(Verifier):
     """A model judging answers through its option probabilities.
 
     ``verify`` accepts an output when the pointwise P(yes) is at least ``threshold``. Templates and option words

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from reflectlab.core.contracts import Verifier
 from reflectlab.evals.extract import Number, extract_answer, number_key
 from reflectlab.evals.verifiers.base import Item, check_batch
 
@@ -28,7 +29,7 @@ class Vote:
         return self.count / self.n if self.n else 0.0
 
 
-class MajorityVote:
+class MajorityVote(Verifier):
     """Accepts an output when its extracted answer agrees with the majority of the outputs for the same item.
 
     ``verify`` groups outputs by ``item.id``: pass every sample of a problem in one call (e.g. 4 samples of each

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from reflectlab.core.contracts import Verifier
 from reflectlab.evals.verifiers.base import Item, check_batch
 
 REFUSAL_PHRASES: tuple[str, ...] = (
@@ -91,7 +92,7 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-class RefusalDetector:
+class RefusalDetector(Verifier):
     """Flags outputs that refuse or abstain; ``verify`` returns True for a refusal (or an abstention).
 
     ``include_dont_know=False`` flags refusals only. Both phrase lists can be replaced (written lower case, with
