@@ -12,7 +12,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from reflectlab.core.errors import UserError
 from reflectlab.core.tracking import DEFAULT_RESULTS_DIR as DEFAULT_RESULTS
@@ -74,7 +74,8 @@ def print_config_help(target: str) -> None:
     for name in sections:
         if name not in fields:
             raise UserError(f"unknown study {name!r}; {inquiry.name} has: {', '.join(inquiry.studies)}")
-        rows += help_texts(fields[name].default_factory(), f"studies.{name}.")
+        factory: Any = fields[name].default_factory
+        rows += help_texts(factory(), f"studies.{name}.")
     width = max(len(k) for k, _, _ in rows)
     for key, default, text in rows:
         print(f"{key:<{width}}  {default:<14} {text}")
