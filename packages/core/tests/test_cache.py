@@ -1,7 +1,9 @@
+from pathlib import Path
+
 from reflectlab.core.cache import Cache, content_key
 
 
-def test_round_trip_and_counts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_round_trip_and_counts(tmp_path: Path) -> None:
     cache = Cache(tmp_path / "c.sqlite")
     cache.put_many([("a", {"x": 1}), ("b", [1, 2])])
     assert cache.get_many(["a", "b", "c"]) == {"a": {"x": 1}, "b": [1, 2]}

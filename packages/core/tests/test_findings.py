@@ -1,5 +1,7 @@
 import json
 import math
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,10 +51,12 @@ def test_verdict_rejects_unknown_direction() -> None:
         verdict_for(0.1, 0.2, 0.0, direction="up")
 
 
-def _finding(**kw: object) -> Finding:
-    base = dict(study="s/t", metric="m", control="chance", control_value=0.5, side="recognition", model="tiny")
+def _finding(**kw: Any) -> Finding:
+    base: dict[str, Any] = dict(
+        study="s/t", metric="m", control="chance", control_value=0.5, side="recognition", model="tiny"
+    )
     base.update(kw)
-    return Finding.from_estimate(Estimate(0.7, 0.6, 0.8, 40), **base)  # type: ignore[arg-type]
+    return Finding.from_estimate(Estimate(0.7, 0.6, 0.8, 40), **base)
 
 
 def test_finding_computes_its_verdict_and_validates_side() -> None:
@@ -65,7 +69,7 @@ def test_the_contract_constant_is_the_documented_one() -> None:
     assert set(CONTRACT_FIELDS) == CONTRACT
 
 
-def test_findings_json_follows_the_contract(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_findings_json_follows_the_contract(tmp_path: Path) -> None:
     nan = Finding("s/t", "m2", math.nan, math.nan, math.nan, 0, "chance", 0.5, "correction", "tiny")
     path = tmp_path / "findings.json"
     write_findings([_finding(), nan], path)

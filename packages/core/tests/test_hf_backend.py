@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -10,7 +11,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from reflectlab.core.cache import Cache
-from reflectlab.core.models.base import SamplingParams
+from reflectlab.core.models.base import Placement, SamplingParams
+from reflectlab.core.models.hf import HFModel
 from reflectlab.core.models.loader import load_model
 from reflectlab.core.models.spec import ModelSpec
 
@@ -22,25 +24,31 @@ PROMPTS = [
 ]
 
 
-def _model(path: Path, cache: Cache | None = None, batch_size: int = 8):  # type: ignore[no-untyped-def]
-    return load_model(ModelSpec(name=str(path), batch_size=batch_size), cache)
+#: The plain transformers model and tokenizer of the tiny model.
+Reference = tuple[Any, Any]
+
+
+def _model(path: Path, cache: Cache | None = None, batch_size: int = 8) -> HFModel:
+    model = load_model(ModelSpec(name=str(path), batch_size=batch_size), cache)
+    assert isinstance(model, HFModel)
+    return model
 
 
 @pytest.fixture(scope="module")
-def reference(tiny_dir: Path):  # type: ignore[no-untyped-def]
+def reference(tiny_dir: Path) -> Reference:
     return AutoModelForCausalLM.from_pretrained(tiny_dir).eval(), AutoTokenizer.from_pretrained(tiny_dir)
 
 
-def _hf_greedy(ref, prompt_ids: list[int], n: int) -> list[int]:  # type: ignore[no-untyped-def]
+def _hf_greedy(ref: Reference, prompt_ids: list[int], n: int) -> list[int]:
     model, _ = ref
     out = model.generate(
         torch.tensor([prompt_ids]), max_new_tokens=n, do_sample=False, eos_token_id=None, pad_token_id=0
     )
-    return out[0, len(prompt_ids) :].tolist()
+    return list(out[0, len(prompt_ids) :].tolist())
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 8])
-def test_greedy_matches_plain_transformers(tiny_dir: Path, reference, batch_size: int) -> None:  # type: ignore[no-untyped-def]
+def test_greedy_matches_plain_transformers(tiny_dir: Path, reference: Reference, batch_size: int) -> None:
     model = _model(tiny_dir, batch_size=batch_size)
     gens = model.generate(PROMPTS, SamplingParams(max_new_tokens=12))
     for prompt, g in zip(PROMPTS, gens, strict=True):
@@ -55,14 +63,16 @@ MANY = [" ".join(f"word{(i * 7 + k) % 23}" for k in range(1 + i)) for i in range
 
 
 @pytest.mark.parametrize("batch_size", [1, 8, 32])
-def test_greedy_matches_plain_transformers_on_many_prompts(tiny_dir: Path, reference, batch_size: int) -> None:  # type: ignore[no-untyped-def]
+def test_greedy_matches_plain_transformers_on_many_prompts(
+    tiny_dir: Path, reference: Reference, batch_size: int
+) -> None:
     model = _model(tiny_dir, batch_size=batch_size)
     gens = model.generate(MANY, SamplingParams(max_new_tokens=10))
     for prompt, g in zip(MANY, gens, strict=True):
         assert g.token_ids == _hf_greedy(reference, model.encode(prompt), 10)[: len(g.token_ids)]
 
 
-def test_logprobs_of_chosen_tokens_match_a_forward_pass(tiny_dir: Path, reference) -> None:  # type: ignore[no-untyped-def]
+def test_logprobs_of_chosen_tokens_match_a_forward_pass(tiny_dir: Path, reference: Reference) -> None:
     model = _model(tiny_dir)
     g = model.generate(PROMPTS[:1], SamplingParams(max_new_tokens=6))[0]
     ids = model.encode(PROMPTS[0]) + g.token_ids
@@ -102,14 +112,15 @@ def test_cache_answers_repeats_and_never_crosses_seed_or_temperature(tiny_dir: P
     assert fresh3.work_tokens == 0  # the repeat did no model work
 
 
-def test_score_matches_a_plain_forward_pass(tiny_dir: Path, reference) -> None:  # type: ignore[no-untyped-def]
+def test_score_matches_a_plain_forward_pass(tiny_dir: Path, reference: Reference) -> None:
     model = _model(tiny_dir, batch_size=2)
     conts = ["high or low", "the moon and the ocean, two sentences", "yes"]
     ctxs = ["Write two sentences about the ocean.", "The quick brown fox", None]
-    for placement in ("assistant", "user", "raw"):
-        scored = model.score(conts, ctxs, placement=placement)  # type: ignore[arg-type]
+    placements: tuple[Placement, ...] = ("assistant", "user", "raw")
+    for placement in placements:
+        scored = model.score(conts, ctxs, placement=placement)
         for ctx, cont, s in zip(ctxs, conts, scored, strict=True):
-            prefix = model._placement_prefix(ctx, placement)  # type: ignore[arg-type]
+            prefix = model._placement_prefix(ctx, placement)
             cont_ids = model.tokenizer(cont, add_special_tokens=False)["input_ids"]
             ids = prefix + cont_ids
             with torch.no_grad():
@@ -157,7 +168,7 @@ def test_score_with_an_adapter_on_the_output_layer(
     torch.manual_seed(0)
     cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["lm_head"], init_lora_weights=False)
     peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_dir), cfg).eval()
-    peft_model.save_pretrained(tmp_path / "adapter")
+    peft_model.save_pretrained(str(tmp_path / "adapter"))
     model = load_model(ModelSpec(name=str(tiny_dir), adapter=str(tmp_path / "adapter")))
     text = " ".join(MANY[12:15])
     scored = model.score([text], placement="raw")[0]
@@ -195,7 +206,12 @@ def test_teacher_forced_passes_split_by_tokens_give_the_one_pass_numbers(
     assert all(len(p) == 1 or len(p) * max(lengths[i] for i in p) <= 24 for p in passes)
     widths: list[int] = []
     inner = split._next_token_pass
-    monkeypatch.setattr(split, "_next_token_pass", lambda rows, opts: widths.append(len(rows)) or inner(rows, opts))
+
+    def counted(rows: list[list[int]], opts: list[list[int]]) -> list[list[float]]:
+        widths.append(len(rows))
+        return inner(rows, opts)
+
+    monkeypatch.setattr(split, "_next_token_pass", counted)
     parts = (
         split.score(texts, placement="raw"),
         split.next_token_logprobs(texts, ["high", "low"]),
@@ -212,7 +228,10 @@ def test_teacher_forced_passes_split_by_tokens_give_the_one_pass_numbers(
 
 def test_placements_put_the_text_where_asked(tiny_dir: Path) -> None:
     model = _model(tiny_dir)
-    decode = model.tokenizer.decode
+
+    def decode(ids: list[int]) -> str:
+        return str(model.tokenizer.decode(ids))
+
     assert decode(model._placement_prefix("Hi", "assistant")).endswith("<|im_start|>assistant\n")
     assert "<|im_start|>user\nHi<|im_end|>" in decode(model._placement_prefix("Hi", "assistant"))
     assert decode(model._placement_prefix(None, "user")) == "<|im_start|>user\n"
@@ -227,7 +246,7 @@ def test_models_without_a_chat_template_use_a_plain_dialogue(tiny_base_dir: Path
     assert model.generate(["one two"], SamplingParams(max_new_tokens=3))[0].token_ids
 
 
-def test_next_token_logprobs_match_a_forward_pass(tiny_dir: Path, reference) -> None:  # type: ignore[no-untyped-def]
+def test_next_token_logprobs_match_a_forward_pass(tiny_dir: Path, reference: Reference) -> None:
     model = _model(tiny_dir, batch_size=3)
     lp = model.next_token_logprobs(PROMPTS, ["high", "low"])
     probs = model.option_probs(PROMPTS, ["high", "low"])
@@ -237,13 +256,13 @@ def test_next_token_logprobs_match_a_forward_pass(tiny_dir: Path, reference) -> 
         with torch.no_grad():
             logp = torch.log_softmax(reference[0](torch.tensor([ids])).logits[0, -1].float(), -1)
         for j, opt in enumerate(["high", "low"]):
-            variants = model._option_token_ids(opt)
+            variants = model.option_token_ids(opt)
             assert len(variants) >= 1
             expected = float(torch.logsumexp(logp[variants], 0))
             assert lp[i, j] == pytest.approx(expected, abs=1e-4)
 
 
-def test_hidden_states_match_output_hidden_states(tiny_dir: Path, reference) -> None:  # type: ignore[no-untyped-def]
+def test_hidden_states_match_output_hidden_states(tiny_dir: Path, reference: Reference) -> None:
     model = _model(tiny_dir, batch_size=4)
     layers = [0, 1, 3]
     positions = [-1, 0, -2, 2]

@@ -57,7 +57,7 @@ def test_first_final_and_reflection_offsets() -> None:
     a = analyse(t)
     assert not a.first_correct and a.final_correct and a.confirmatory_share == 0.5
     assert t.trace[: a.first_end].endswith("37 + 48 = 75")
-    assert a.reflection_chars == len(t.trace) - a.first_end
+    assert a.first_end is not None and a.reflection_chars == len(t.trace) - a.first_end
     empty = analyse(Trace("x", "What is 1 + 1?", 2, "I do not know."))
     assert not empty.has_candidate and not empty.final_correct and math.isnan(empty.confirmatory_share)
     assert empty.first_end is None and empty.reflection_chars == 0

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from reflectlab.evals.tasks.arithmetic import Problem, generate_problems
-from reflectlab.evals.verifiers import CorruptedVerifier, Item, QAItem
+from reflectlab.evals.verifiers import CorruptedVerifier, Item, QAItem, Verifier
 
 N = 4000
 
@@ -73,7 +73,7 @@ def test_an_empty_batch_has_undefined_rates() -> None:
 
 
 def test_any_ground_truth_can_be_wrapped() -> None:
-    class Everything:
+    class Everything(Verifier):
         name = "everything"
 
         def verify(self, items: Sequence[Item], outputs: Sequence[str]) -> list[bool]:
