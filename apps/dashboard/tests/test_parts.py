@@ -84,10 +84,10 @@ def test_pairing_needs_the_same_design_and_items() -> None:
     assert not samples.pair_samples([], b).paired
 
 
-def finding(value: float, lo: float, hi: float, direction: str = "greater", **kw: object) -> Finding:
+def finding(value: float, lo: float, hi: float, direction: str = "greater", **kw: Any) -> Finding:
     return Finding(
         study="x/s", metric="m", value=value, ci_low=lo, ci_high=hi, n=10, control="c", control_value=0.5,
-        side="recognition", model="m", direction=direction, **kw,  # type: ignore[arg-type]
+        side="recognition", model="m", direction=direction, **kw,
     )  # fmt: skip
 
 
