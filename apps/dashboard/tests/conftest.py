@@ -8,28 +8,15 @@
 then, through the same :class:`Tracker` the runner uses, a second model (a copy of the concept-injection run with
 one sample's verdict and one finding changed, so that models can be compared side by side and paired) and a run
 still in progress (the newest run; never ended).
-
-Also here: :class:`Chromium`, the system's headless chromium driven over the DevTools protocol (with the installed
-``websockets``), loopback only: background networking off and a resolver that finds no host but 127.0.0.1.
 """
 
 from __future__ import annotations
 
-import base64
-import itertools
 import json
-import shutil
-import subprocess
-import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
-from typing import Any
 
 import pytest
-from websockets.sync.client import ClientConnection, connect
 
 from reflectlab.core.testing import run_platform
 from reflectlab.core.tracking import PARENT, TAG_INQUIRY, TAG_KIND, TAG_MODEL, TAG_PRESET, TAG_STUDY, Tracker
@@ -117,144 +104,3 @@ def empty_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv(RESULTS_ENV, str(folder))
     yield folder
-
-
-# ---------------------------------------------------------------------------------------------- the browser
-FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--disable-sync",
-    "--disable-extensions",
-    "--disable-default-apps",
-    "--disable-dev-shm-usage",
-    "--hide-scrollbars",
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-)
-
-
-def chromium_path() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-class Chromium:
-    """One headless chromium with a fresh profile, and one page to drive."""
-
-    def __init__(self, width: int = 1400, height: int = 2200, timeout: float = 30.0) -> None:
-        exe = chromium_path()
-        if exe is None:
-            raise RuntimeError("chromium is not installed: apps/dashboard/scripts/install-browser.sh")
-        self.profile = Path(tempfile.mkdtemp(prefix="reflectlab-chromium-"))
-        self.proc = subprocess.Popen(
-            [exe, *FLAGS, f"--user-data-dir={self.profile}", "--remote-debugging-address=127.0.0.1",
-             "--remote-debugging-port=0", f"--window-size={width},{height}", "about:blank"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        self.port = self._devtools_port(timeout)
-        self.ws: ClientConnection = connect(self._page_socket(timeout), max_size=None, open_timeout=timeout)
-        self._ids = itertools.count(1)
-        self.events: list[dict[str, Any]] = []  # DevTools events seen while waiting for replies
-        self.send("Page.enable")
-        self.send("Runtime.enable")
-        self.send("Network.enable")
-
-    def _devtools_port(self, timeout: float) -> int:
-        marker = self.profile / "DevToolsActivePort"
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if marker.is_file() and marker.read_text().strip():
-                return int(marker.read_text().splitlines()[0])
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"chromium exited with code {self.proc.returncode}")
-            time.sleep(0.1)
-        raise TimeoutError("chromium did not open its DevTools port")
-
-    def _page_socket(self, timeout: float) -> str:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/json/list", timeout=5) as resp:
-                targets = json.loads(resp.read())
-            pages = [t for t in targets if t.get("type") == "page" and "webSocketDebuggerUrl" in t]
-            if pages:
-                return str(pages[0]["webSocketDebuggerUrl"])
-            time.sleep(0.1)
-        raise TimeoutError("chromium shows no page target")
-
-    def send(self, method: str, **params: Any) -> dict[str, Any]:
-        """Call a DevTools method and return its result (events arriving meanwhile are skipped)."""
-        msg_id = next(self._ids)
-        self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
-        while True:
-            reply = json.loads(self.ws.recv(timeout=60))
-            if "method" in reply:
-                self.events.append(reply)
-            elif reply.get("id") == msg_id:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return dict(reply.get("result", {}))
-
-    def navigate(self, url: str) -> None:
-        self.send("Page.navigate", url=url)
-
-    def evaluate(self, expression: str) -> Any:
-        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        return result.get("result", {}).get("value")
-
-    def requested_urls(self) -> list[str]:
-        """Every URL the page asked for so far (from ``Network.requestWillBeSent``)."""
-        return [
-            str(e["params"]["request"]["url"]) for e in self.events if e.get("method") == "Network.requestWillBeSent"
-        ]
-
-    def text(self) -> str:
-        return str(self.evaluate("document.body ? document.body.innerText : ''") or "")
-
-    def wait_for_text(self, *needles: str, timeout: float = 45.0, absent: tuple[str, ...] = ()) -> str:
-        """Poll the rendered page's text until it holds every needle (and none of ``absent``); return it."""
-        deadline = time.time() + timeout
-        text = ""
-        while time.time() < deadline:
-            text = self.text()
-            if all(n in text for n in needles) and not any(a in text for a in absent):
-                return text
-            time.sleep(0.25)
-        missing = [n for n in needles if n not in text]
-        raise TimeoutError(f"page text lacks {missing} after {timeout:.0f}s; it reads:\n{text[:3000]}")
-
-    def screenshot(self, path: Path) -> bytes:
-        data = base64.b64decode(self.send("Page.captureScreenshot", format="png")["data"])
-        path.write_bytes(data)
-        return data
-
-    def close(self) -> None:
-        try:
-            self.ws.close()
-        finally:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            shutil.rmtree(self.profile, ignore_errors=True)
-
-    def __enter__(self) -> Chromium:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-
-@pytest.fixture
-def chromium() -> Iterator[Chromium]:
-    if chromium_path() is None:
-        pytest.skip("chromium is not installed: run apps/dashboard/scripts/install-browser.sh")
-    with Chromium() as browser:
-        yield browser
