@@ -3,7 +3,8 @@
 A :class:`Model` renders prompts (chat template, or a plain dialogue format for models without one), tokenises,
 batches by length, consults the content cache, and hands only the missing work to its backend, which implements
 three primitives on token ids: ``_generate_ids``, ``_score_ids`` and ``_next_token_logprobs_ids``. Internals
-(hidden states, steering) are backend features; the ``hf`` backend has them.
+(hidden states, token states, steering) are backend features; the ``hf`` backend has them. Every call goes through
+the cache and advances the study's progress line (:mod:`reflectlab.core.progress`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 import numpy as np
 
+from reflectlab.core import progress
 from reflectlab.core.cache import Cache, content_key
 from reflectlab.core.errors import UserError
 from reflectlab.core.models.spec import ModelSpec
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 Message = Mapping[str, str]
 Prompt = str | Sequence[Message]
 Placement = Literal["assistant", "user", "raw"]
+#: What :meth:`Model.token_states` reads: a prompt (rendered and encoded as every call does) or token ids as given.
+TokenInput = Prompt | Sequence[int] | np.ndarray
 
 _SENTINEL = "\u2063REFLECTLAB_SENTINEL\u2063"
 
@@ -79,10 +83,17 @@ class Scored:
         return asdict(self)
 
 
+def user(text: str) -> list[dict[str, str]]:
+    """A one-turn chat prompt: ``[{"role": "user", "content": text}]``."""
+    return [{"role": "user", "content": text}]
+
+
 def _progress(total: int, desc: str) -> Any:
+    """A per-call bar, shown only on a terminal and only when no study progress line is active."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="seq", leave=False, disable=None)
+    quiet = progress.current() is not None
+    return tqdm(total=total, desc=desc, unit="seq", leave=False, disable=True if quiet else None)
 
 
 class Model(ABC):
@@ -90,6 +101,8 @@ class Model(ABC):
 
     backend_name: ClassVar[str] = "?"
     has_internals: ClassVar[bool] = False
+    #: ``model.user(text)`` or ``Model.user(text)``: a one-turn chat prompt.
+    user = staticmethod(user)
 
     def __init__(self, spec: ModelSpec, path: str, *, cache: Cache | None = None, fingerprint: str = "") -> None:
         self.spec = spec
@@ -235,7 +248,7 @@ class Model(ABC):
 
         An option counts through its first token, with and without a leading space and capitalised or not
         (the probabilities of the distinct variants are summed)."""
-        option_ids = [self._option_token_ids(o) for o in options]
+        option_ids = [self.option_token_ids(o) for o in options]
         rows = [self.encode(p) for p in prompts]
         keys = [content_key("next", *self._state_key(), ids, option_ids) for ids in rows]
 
@@ -254,7 +267,9 @@ class Model(ABC):
         p = np.exp(lp)
         return np.asarray(p / p.sum(axis=1, keepdims=True))
 
-    def _option_token_ids(self, option: str) -> list[int]:
+    def option_token_ids(self, option: str) -> list[int]:
+        """The first-token ids through which :meth:`next_token_logprobs` counts ``option``: the first token of the
+        option with and without a leading space, capitalised or not (distinct ids, in a fixed order)."""
         variants = {option, " " + option, option.capitalize(), " " + option.capitalize()}
         ids: list[int] = []
         for v in sorted(variants):
@@ -262,6 +277,8 @@ class Model(ABC):
             if toks and toks[0] not in ids:
                 ids.append(toks[0])
         return ids
+
+    _option_token_ids = option_token_ids  # the old private name, until every caller uses the public one
 
     @property
     def num_layers(self) -> int:
@@ -284,15 +301,64 @@ class Model(ABC):
             for ids, pos in zip(rows, positions, strict=True)
         ]
 
-        def compute(idx: list[int]) -> list[list[list[float]]]:
+        def compute(idx: list[int]) -> list[np.ndarray]:
             states = self._hidden_states_ids([rows[i] for i in idx], layers, [positions[i] for i in idx])
             self.work_tokens += sum(len(rows[i]) for i in idx)
-            return [s.tolist() for s in states]
+            return [np.asarray(s, dtype=np.float32) for s in states]
 
-        values = self._cached(keys, [len(r) for r in rows], compute, "hidden states")
+        values = self._cached(keys, [len(r) for r in rows], compute, "hidden states", arrays=True)
         return np.asarray(values, dtype=np.float32).reshape(len(prompts), len(layers), -1)
 
+    def token_states(
+        self,
+        inputs: Sequence[TokenInput],
+        layers: Sequence[int],
+        positions: slice | Sequence[slice] = slice(None),
+        *,
+        desc: str = "token states",
+    ) -> list[np.ndarray]:
+        """Residual-stream states of a span of tokens of each input: one float32 array of shape
+        (tokens in the span, len(layers), d_model) per input, in input order.
+
+        An input is a prompt (rendered and encoded as every call does) or a list of token ids, used as given (for
+        example chunks of a corpus with a BOS token in front). ``positions`` slices each input's tokens, the same
+        slice for all or one per input (``slice(1, None)`` skips the first token, ``slice(-3, None)`` keeps the
+        last three). Layers count as in :meth:`hidden_states`. Inputs are right-padded, so each keeps positions
+        0..n-1, and the pass stops at the deepest layer asked for. Cached like every other call."""
+        if not self.has_internals:
+            raise UserError(f"the {self.backend_name} backend gives no internals; use model.backend=hf")
+        layers = list(layers)
+        rows = [self._token_row(x) for x in inputs]
+        slices = [positions] * len(rows) if isinstance(positions, slice) else list(positions)
+        if len(slices) != len(rows):
+            raise ValueError("positions must be one slice, or one slice per input")
+        spans = [s.indices(len(r)) for s, r in zip(slices, rows, strict=True)]
+        keys = [
+            content_key("tokens", *self._state_key(), ids, layers, list(span))
+            for ids, span in zip(rows, spans, strict=True)
+        ]
+
+        def compute(idx: list[int]) -> list[np.ndarray]:
+            states = self._token_states_ids([rows[i] for i in idx], layers, [spans[i] for i in idx])
+            self.work_tokens += sum(len(rows[i]) for i in idx)
+            return [np.asarray(s, dtype=np.float32) for s in states]
+
+        return self._cached(keys, [len(r) for r in rows], compute, desc, arrays=True)
+
+    def _token_row(self, x: TokenInput) -> list[int]:
+        """Token ids as given, or a prompt encoded (an empty list is no tokens)."""
+        if isinstance(x, str):
+            return self.encode(x)
+        items = list(x)
+        ids = [int(t) for t in items if isinstance(t, int | np.integer)]
+        return ids if len(ids) == len(items) else self.encode(cast(Sequence[Message], items))
+
     def _hidden_states_ids(self, rows: list[list[int]], layers: list[int], positions: list[int]) -> np.ndarray:
+        raise UserError(f"the {self.backend_name} backend gives no internals; use model.backend=hf")
+
+    def _token_states_ids(
+        self, rows: list[list[int]], layers: list[int], spans: list[tuple[int, int, int]]
+    ) -> list[np.ndarray]:
         raise UserError(f"the {self.backend_name} backend gives no internals; use model.backend=hf")
 
     @contextlib.contextmanager
@@ -318,12 +384,20 @@ class Model(ABC):
             self._steer_key = previous
 
     # ----------------------------------------------------------------- batching and cache
-    def _cached(self, keys: list[str], lengths: list[int], compute: Any, desc: str) -> list[Any]:
-        found = self.cache.get_many(keys) if self.cache is not None else {}
+    def _cached(
+        self, keys: list[str], lengths: list[int], compute: Any, desc: str, *, arrays: bool = False
+    ) -> list[Any]:
+        """Values for ``keys``: from the cache where it has them, else from ``compute(indices)`` in length-sorted
+        batches of ``spec.batch_size``, each stored as it comes. ``arrays`` values are numpy arrays, kept in the
+        cache's array table; the others are JSON. Advances the study's progress line by each batch's tokens."""
+        found: dict[str, Any] = {}
+        if self.cache is not None:
+            found = self.cache.get_arrays(keys) if arrays else self.cache.get_many(keys)
         missing = [i for i, k in enumerate(keys) if k not in found]
         # Keep one computation per distinct key.
         first: dict[str, int] = {}
         todo = [i for i in missing if first.setdefault(keys[i], i) == i]
+        progress.advance(cached_tokens=sum(lengths) - sum(lengths[i] for i in todo))
         if todo:
             todo.sort(key=lambda i: -lengths[i])  # length-sorted batches waste less padding
             bs = max(1, self.spec.batch_size)
@@ -331,11 +405,13 @@ class Model(ABC):
             try:
                 for start in range(0, len(todo), bs):
                     idx = todo[start : start + bs]
+                    before = self.work_tokens
                     values = compute(idx)
+                    progress.advance(tokens=self.work_tokens - before)
                     new = [(keys[i], v) for i, v in zip(idx, values, strict=True)]
                     found.update(new)
                     if self.cache is not None:
-                        self.cache.put_many(new)
+                        (self.cache.put_arrays if arrays else self.cache.put_many)(new)
                     bar.update(len(idx))
             finally:
                 bar.close()

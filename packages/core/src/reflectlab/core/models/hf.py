@@ -2,7 +2,7 @@
 
 Generation is a plain decoding loop over transformers' KV cache: left padding, one random generator per row,
 log-probabilities gathered only for the chosen tokens, and rows dropped from the batch as they finish.
-Teacher-forced work (scoring, next-token reads, hidden states) runs on a CPU in decoder passes of a bounded number
+Teacher-forced work (scoring, next-token reads, hidden states, token states) runs on a CPU in decoder passes of a bounded number
 of padded tokens, whose activations stay in cache. Scoring runs the decoder once per pass and projects only the
 positions being scored, a chunk of positions and a block of the vocabulary at a time, folding each block's softmax
 statistics into running ones; a batch's full logits (800 MB for 32 x 128 tokens of a 49k vocabulary) are never
@@ -19,6 +19,7 @@ import torch
 
 from reflectlab.core.errors import UserError
 from reflectlab.core.models.base import Generation, Model, SamplingParams, Scored
+from reflectlab.core.models.batching import pad_batch
 
 #: Padded tokens (rows x width) in one teacher-forced decoder pass on a CPU. Larger passes spill the activations
 #: out of cache: on 2 cores, 128 rows of 140 tokens in one pass ran at about 0.7 of the rate they reach in passes
@@ -159,14 +160,7 @@ class HFModel(Model):
         return logits
 
     def _left_pad(self, rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        pad = int(self.tokenizer.pad_token_id)
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            if r:
-                ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
-                mask[i, width - len(r) :] = 1
+        ids, mask = pad_batch(rows, int(self.tokenizer.pad_token_id), side="left")
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         return ids.to(self.device), mask.to(self.device), positions.to(self.device)
 
@@ -282,13 +276,7 @@ class HFModel(Model):
     @torch.inference_mode()
     def _score_pass(self, pairs: list[tuple[list[int], list[int]]]) -> list[Scored]:
         full = [p + c for p, c in pairs]
-        width = max(len(r) for r in full)
-        pad = int(self.tokenizer.pad_token_id)
-        ids = torch.full((len(full), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, r in enumerate(full):  # right padding: positions stay 0..n-1
-            ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-            mask[i, : len(r)] = 1
+        ids, mask = pad_batch(full, int(self.tokenizer.pad_token_id))  # right padding: positions stay 0..n-1
         hidden = self.decoder(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).last_hidden_state
         rows, cols, targets, owners = [], [], [], []
         for i, (p, c) in enumerate(pairs):
@@ -346,27 +334,20 @@ class HFModel(Model):
         return torch.stack(cols, dim=1).tolist()
 
     # ----------------------------------------------------------------- internals
-    def _hidden_states_ids(self, rows: list[list[int]], layers: list[int], positions: list[int]) -> np.ndarray:
+    def _check_layers(self, layers: list[int]) -> None:
         n_layers = len(self.layers)
+        if not layers:
+            raise UserError("no layers asked for")
         for layer in layers:
             if not 0 <= layer <= n_layers:
                 raise UserError(f"layer {layer} is out of range: {self.name} has layers 0..{n_layers}")
-        states = self._in_passes(
-            [len(r) for r in rows],
-            lambda idx: self._hidden_states_pass([rows[i] for i in idx], layers, [positions[i] for i in idx]),
-        )
-        return (
-            np.stack(states)
-            if states
-            else np.zeros((0, len(layers), int(self.hf_model.config.hidden_size)), dtype=np.float32)
-        )
 
-    @torch.inference_mode()
-    def _hidden_states_pass(self, rows: list[list[int]], layers: list[int], positions: list[int]) -> np.ndarray:
-        out = np.zeros((len(rows), len(layers), int(self.hf_model.config.hidden_size)), dtype=np.float32)
+    def _capture(
+        self, layers: list[int], ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor | None
+    ) -> dict[int, torch.Tensor]:
+        """The residual stream after each of ``layers`` (0: the embeddings) over a padded batch; the forward pass
+        stops at the deepest of them."""
         deepest = max(layers)
-        ids, mask, pos = self._left_pad(rows)
-        width = ids.shape[1]
         captured: dict[int, torch.Tensor] = {}
 
         def grab(layer: int) -> Any:
@@ -382,18 +363,59 @@ class HFModel(Model):
             handles.append(self.decoder.embed_tokens.register_forward_hook(grab(0)))
         handles += [self.layers[layer - 1].register_forward_hook(grab(layer)) for layer in layers if layer > 0]
         try:
-            self.decoder(input_ids=ids, attention_mask=mask, position_ids=pos)
+            self.decoder(input_ids=ids, attention_mask=mask, position_ids=positions)
         except _StopForward:
             pass
         finally:
             for h in handles:
                 h.remove()
+        return captured
+
+    def _hidden_states_ids(self, rows: list[list[int]], layers: list[int], positions: list[int]) -> np.ndarray:
+        self._check_layers(layers)
+        states = self._in_passes(
+            [len(r) for r in rows],
+            lambda idx: self._hidden_states_pass([rows[i] for i in idx], layers, [positions[i] for i in idx]),
+        )
+        return (
+            np.stack(states)
+            if states
+            else np.zeros((0, len(layers), int(self.hf_model.config.hidden_size)), dtype=np.float32)
+        )
+
+    @torch.inference_mode()
+    def _hidden_states_pass(self, rows: list[list[int]], layers: list[int], positions: list[int]) -> np.ndarray:
+        out = np.zeros((len(rows), len(layers), int(self.hf_model.config.hidden_size)), dtype=np.float32)
+        ids, mask, pos = self._left_pad(rows)
+        width = ids.shape[1]
+        captured = self._capture(layers, ids, mask, pos)
         for b, row in enumerate(rows):
             p = positions[b]
             idx = width + p if p < 0 else width - len(row) + p
             for li, layer in enumerate(layers):
                 out[b, li] = captured[layer][b, idx].float().cpu().numpy()
         return out
+
+    def _token_states_ids(
+        self, rows: list[list[int]], layers: list[int], spans: list[tuple[int, int, int]]
+    ) -> list[np.ndarray]:
+        self._check_layers(layers)
+        return self._in_passes(
+            [len(r) for r in rows],
+            lambda idx: self._token_states_pass([rows[i] for i in idx], layers, [spans[i] for i in idx]),
+        )
+
+    @torch.inference_mode()
+    def _token_states_pass(
+        self, rows: list[list[int]], layers: list[int], spans: list[tuple[int, int, int]]
+    ) -> list[np.ndarray]:
+        d_model = int(self.hf_model.config.hidden_size)
+        if not any(rows):
+            return [np.zeros((0, len(layers), d_model), dtype=np.float32) for _ in rows]
+        ids, mask = pad_batch(rows, int(self.tokenizer.pad_token_id))  # right padding: positions stay 0..n-1
+        captured = self._capture(layers, ids.to(self.device), mask.to(self.device), None)
+        stacked = torch.stack([captured[layer] for layer in layers], dim=2)  # batch x width x layers x d_model
+        return [stacked[b, slice(*span)].float().cpu().numpy() for b, span in enumerate(spans)]
 
     def _install_steering(self, vectors: Mapping[int, Any], scale: float, last_n: int | None) -> Any:
         handles = []
