@@ -6,7 +6,10 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from reflectlab.core.config import ConfigValueError
+from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext
 from reflectlab.core.models.spec import ModelSpec
 from reflectlab.probes.introspection.concept_injection import (
@@ -30,35 +33,41 @@ def _trials(p_concept: float, p_random: float, named: bool, leak: bool, seed: in
     return out
 
 
-def _by_metric(trials: list[Trial]) -> dict[str, object]:
-    findings = measure(trials, np.zeros(4), 0.0, model="m", margin=0.05, seed=0, n_bootstrap=300)
+def _by_metric(trials: list[Trial]) -> dict[str, Finding]:
+    findings = measure(trials, np.zeros(4), 0.0, margin=0.05, seed=0, n_bootstrap=300)
     return {f.metric: f for f in findings}
 
 
 def test_a_model_that_notices_the_injection_comes_out_present() -> None:
     f = _by_metric(_trials(p_concept=0.9, p_random=0.1, named=True, leak=False))
-    assert f["detection_vs_random"].verdict == "present"  # type: ignore[attr-defined]
-    assert f["detection_minus_false_positive"].verdict == "present"  # type: ignore[attr-defined]
-    assert f["naming_vs_leakage"].verdict == "present"  # type: ignore[attr-defined]
+    assert f["detection_vs_random"].verdict == "present"
+    assert f["detection_minus_false_positive"].verdict == "present"
+    assert f["naming_vs_leakage"].verdict == "present"
     assert "detection_vs_random.layer4" in f and "detection_vs_random.layer8" in f
 
 
 def test_any_perturbation_saying_yes_is_not_detection() -> None:
     f = _by_metric(_trials(p_concept=0.8, p_random=0.8, named=False, leak=False))
-    assert f["detection_vs_random"].verdict in ("absent", "inconclusive")  # type: ignore[attr-defined]
-    assert f["detection_minus_false_positive"].verdict == "present"  # type: ignore[attr-defined]
+    assert f["detection_vs_random"].verdict in ("absent", "inconclusive")
+    assert f["detection_minus_false_positive"].verdict == "present"
 
 
 def test_a_concept_that_leaks_into_every_answer_is_not_naming() -> None:
     f = _by_metric(_trials(p_concept=0.5, p_random=0.5, named=True, leak=True))
-    assert f["naming_vs_leakage"].verdict == "absent"  # type: ignore[attr-defined]
-    assert f["naming_accuracy"].verdict == "present"  # type: ignore[attr-defined]
+    assert f["naming_vs_leakage"].verdict == "absent"
+    assert f["naming_accuracy"].verdict == "present"
 
 
 def test_helpers() -> None:
     assert names("I keep thinking about the OCEAN waves", "ocean")
     assert names("a dog barked", "dogs") and not names("a cat", "dogs")
     assert resolve_layers([0.0, 0.5, 1.0, 0.5], 30) == [1, 15, 30]
+    with pytest.raises(ConfigValueError, match="n_concepts"):
+        ConceptInjectionConfig(n_concepts=1)
+    with pytest.raises(ConfigValueError, match="n_concepts"):
+        ConceptInjectionConfig(n_concepts=17)
+    with pytest.raises(ConfigValueError, match="n_questions"):
+        ConceptInjectionConfig(n_questions=5)
 
 
 def test_the_study_runs_on_a_tiny_model(tmp_path: Path, tiny_dir: Path) -> None:

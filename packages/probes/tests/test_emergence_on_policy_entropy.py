@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from reflectlab.core.config import ConfigValueError
+from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext
 from reflectlab.core.models.spec import ModelSpec
 from reflectlab.probes.emergence.on_policy_entropy import (
@@ -20,7 +23,7 @@ from reflectlab.probes.emergence.on_policy_entropy import (
 
 def _cells(subject_own: float, reference_own: float, n: int = 40) -> dict[tuple[str, str, str], np.ndarray]:
     rng = np.random.default_rng(0)
-    h = {}
+    h: dict[tuple[str, str, str], np.ndarray] = {}
     for scorer in ("subject", "reference"):
         for author in ("subject", "reference"):
             for placement in PLACEMENTS:
@@ -31,7 +34,7 @@ def _cells(subject_own: float, reference_own: float, n: int = 40) -> dict[tuple[
     return h
 
 
-def _findings(subject_own: float, reference_own: float) -> dict[str, object]:
+def _findings(subject_own: float, reference_own: float) -> dict[str, Finding]:
     found = measure(_cells(subject_own, reference_own), subject="chat", reference="base", margin=0.05, seed=0,
                     n_bootstrap=300)  # fmt: skip
     return {f.metric: f for f in found}
@@ -39,22 +42,22 @@ def _findings(subject_own: float, reference_own: float) -> dict[str, object]:
 
 def test_a_chat_model_that_favours_its_own_text_comes_out_present() -> None:
     f = _findings(subject_own=0.6, reference_own=2.0)
-    assert f["off_on_ratio"].verdict == "present"  # type: ignore[attr-defined]
-    assert abs(f["off_on_ratio"].value - 2.0 / 0.6) < 0.3  # type: ignore[attr-defined]
-    assert f["user_assistant_ratio"].verdict == "present"  # type: ignore[attr-defined]
-    assert f["reference_off_on_ratio"].verdict != "present"  # type: ignore[attr-defined]
-    assert f["subject_minus_reference_log_ratio"].verdict == "present"  # type: ignore[attr-defined]
+    assert f["off_on_ratio"].verdict == "present"
+    assert abs(f["off_on_ratio"].value - 2.0 / 0.6) < 0.3
+    assert f["user_assistant_ratio"].verdict == "present"
+    assert f["reference_off_on_ratio"].verdict != "present"
+    assert f["subject_minus_reference_log_ratio"].verdict == "present"
 
 
 def test_a_ratio_the_base_model_shares_is_not_enaction() -> None:
     f = _findings(subject_own=0.6, reference_own=0.6)
-    assert f["off_on_ratio"].verdict == "present"  # type: ignore[attr-defined]
-    assert f["subject_minus_reference_log_ratio"].verdict != "present"  # type: ignore[attr-defined]
+    assert f["off_on_ratio"].verdict == "present"
+    assert f["subject_minus_reference_log_ratio"].verdict != "present"
 
 
 def test_without_a_plant_nothing_is_present() -> None:
     f = _findings(subject_own=2.0, reference_own=2.0)
-    assert all(x.verdict != "present" for x in f.values())  # type: ignore[attr-defined]
+    assert all(x.verdict != "present" for x in f.values())
 
 
 def test_length_matching() -> None:
@@ -74,4 +77,13 @@ def test_the_study_runs_on_tiny_models(tmp_path: Path, tiny_dir: Path, tiny_base
             "subject_minus_reference_log_ratio"} <= metrics  # fmt: skip
     primary = next(f for f in findings if f.primary)
     assert len(primary.details["matrix_mean_entropy"]) == 12  # 2 scorers x 2 authors x 3 placements
-    assert all(f.side == "recognition" for f in findings)
+    assert OnPolicyEntropyStudy.side == "recognition"
+
+
+def test_config_ranges() -> None:
+    with pytest.raises(ConfigValueError, match="n_prompts"):
+        OnPolicyEntropyConfig(n_prompts=0)
+    with pytest.raises(ConfigValueError, match="n_prompts"):
+        OnPolicyEntropyConfig(n_prompts=100_000)
+    with pytest.raises(ConfigValueError, match="min_words"):
+        OnPolicyEntropyConfig(min_words=0)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from reflectlab.core.config import ConfigValueError
+from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext
 from reflectlab.core.models.loader import load_model
 from reflectlab.core.models.spec import ModelSpec
@@ -33,7 +37,11 @@ def _readout(rng: np.random.Generator, p_risky: float, word: float, scale: float
     )
 
 
-def _findings(risky: tuple[float, ...], safe: tuple[float, ...], rand: tuple[float, ...]) -> dict[str, object]:
+def _findings(
+    risky: tuple[float, float, float, float],
+    safe: tuple[float, float, float, float],
+    rand: tuple[float, float, float, float],
+) -> dict[str, Finding]:
     rng = np.random.default_rng(0)
     base = _readout(rng, 0.5, 0.5, 50, 50)
     arms = {
@@ -41,31 +49,41 @@ def _findings(risky: tuple[float, ...], safe: tuple[float, ...], rand: tuple[flo
         "safe": [_readout(rng, *safe) for _ in range(4)],
         "random": [_readout(rng, *rand) for _ in range(4)],
     }
-    return {f.metric: f for f in measure(base, arms, model="m", margin=0.05, seed=0, n_bootstrap=300)}
+    return {f.metric: f for f in measure(base, arms, margin=0.05, seed=0, n_bootstrap=300)}
 
 
 def test_a_twin_that_describes_its_policy_comes_out_present() -> None:
     f = _findings((0.9, 0.8, 75, 25), (0.1, 0.2, 25, 75), (0.5, 0.5, 50, 50))
     for metric in ("self_report_twin_contrast", "scale_twin_contrast", "flipped_scale_twin_contrast",
                    "self_report_vs_random_label", "behaviour_shift"):  # fmt: skip
-        assert f[metric].verdict == "present", metric  # type: ignore[attr-defined]
-    assert f["anchoring_bias"].verdict == "absent"  # type: ignore[attr-defined]
-    assert f["self_report_twin_contrast"].primary  # type: ignore[attr-defined]
+        assert f[metric].verdict == "present", metric
+    assert f["anchoring_bias"].verdict == "absent"
+    assert f["self_report_twin_contrast"].primary
 
 
 def test_behaviour_without_self_report_is_not_self_description() -> None:
     f = _findings((0.9, 0.5, 50, 50), (0.1, 0.5, 50, 50), (0.5, 0.5, 50, 50))
-    assert f["behaviour_shift"].verdict == "present"  # type: ignore[attr-defined]
-    assert f["self_report_twin_contrast"].verdict != "present"  # type: ignore[attr-defined]
-    assert f["scale_twin_contrast"].verdict != "present"  # type: ignore[attr-defined]
+    assert f["behaviour_shift"].verdict == "present"
+    assert f["self_report_twin_contrast"].verdict != "present"
+    assert f["scale_twin_contrast"].verdict != "present"
 
 
 def test_a_scale_that_follows_the_anchors_is_flagged() -> None:
     # The risky twin answers high numbers whatever the anchors say: the flipped scale reverses the contrast.
     f = _findings((0.9, 0.5, 80, 80), (0.1, 0.5, 50, 50), (0.5, 0.5, 50, 50))
-    assert f["scale_twin_contrast"].verdict == "present"  # type: ignore[attr-defined]
-    assert f["flipped_scale_twin_contrast"].verdict == "absent"  # type: ignore[attr-defined]
-    assert f["anchoring_bias"].verdict == "present"  # type: ignore[attr-defined]
+    assert f["scale_twin_contrast"].verdict == "present"
+    assert f["flipped_scale_twin_contrast"].verdict == "absent"
+    assert f["anchoring_bias"].verdict == "present"
+
+
+def test_config_ranges() -> None:
+    assert SelfDescriptionConfig().train.epochs == 1.5 and SelfDescriptionConfig().train.lora_r == 8
+    with pytest.raises(ConfigValueError, match="n_paraphrases"):
+        SelfDescriptionConfig(n_paraphrases=0)
+    with pytest.raises(ConfigValueError, match="n_paraphrases"):
+        SelfDescriptionConfig(n_paraphrases=11)
+    with pytest.raises(ConfigValueError, match="seeds"):
+        SelfDescriptionConfig(seeds=0)
 
 
 def test_training_labels_follow_the_arm() -> None:
@@ -91,11 +109,12 @@ def test_readers_on_a_tiny_model(tiny_dir: Path) -> None:
 
 def test_the_study_runs_on_a_tiny_model(tmp_path: Path, tiny_dir: Path) -> None:
     ctx = RunContext(model_spec=ModelSpec(name=str(tiny_dir)), seed=0, out_dir=tmp_path, work_dir=tmp_path / "w")
-    cfg = SelfDescriptionConfig(n_train=8, n_eval=4, seeds=1, n_paraphrases=2, epochs=1.0, n_bootstrap=50)
+    cfg = SelfDescriptionConfig(n_train=8, n_eval=4, seeds=1, n_paraphrases=2, n_bootstrap=50)
+    cfg = replace(cfg, train=replace(cfg.train, epochs=1.0))
     findings = SelfDescriptionStudy().run(ctx, cfg)
     metrics = {f.metric for f in findings}
     assert {"self_report_twin_contrast", "behaviour_shift", "anchoring_bias", "shift_correlation"} <= metrics
-    assert all(f.side == "recognition" and f.study == "emergence/self-description" for f in findings)
+    assert SelfDescriptionStudy.side == "recognition"  # the runner stamps it, and the study's name
     assert (tmp_path / "adapters" / "risky-seed0" / "adapter_config.json").is_file()
     from peft import PeftConfig
 

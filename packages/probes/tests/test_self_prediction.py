@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from reflectlab.core.config import ConfigValueError
 from reflectlab.core.inquiry import RunContext
 from reflectlab.core.models.spec import ModelSpec
 from reflectlab.probes.introspection.self_prediction import (
@@ -32,6 +35,8 @@ def test_prompts_split_by_context_word_across_families() -> None:
     assert build_prompts(SelfPredictionConfig(n_context_words=10), seed=0) == build_prompts(
         SelfPredictionConfig(n_context_words=10), seed=0
     )
+    with pytest.raises(ConfigValueError, match="n_context_words"):
+        SelfPredictionConfig(n_context_words=10_000)
 
 
 def test_answers_and_properties() -> None:
@@ -71,8 +76,8 @@ def test_majority_baseline() -> None:
 
 def test_the_study_runs_on_tiny_models(tmp_path: Path, tiny_dir: Path) -> None:
     ctx = RunContext(model_spec=ModelSpec(name=str(tiny_dir)), seed=0, out_dir=tmp_path)
-    cfg = SelfPredictionConfig(n_context_words=3, answer_tokens=3, cross_model=str(tiny_dir), epochs=1.0,
-                               n_bootstrap=50)  # fmt: skip
+    cfg = SelfPredictionConfig(n_context_words=3, answer_tokens=3, cross_model=str(tiny_dir), n_bootstrap=50)
+    cfg = replace(cfg, train=replace(cfg.train, epochs=1.0))
     findings = {f.metric: f for f in SelfPredictionStudy().run(ctx, cfg)}
     assert {"self_minus_cross", "self_minus_majority", "cross_minus_majority", "follows_new_behaviour"} <= set(findings)
     assert findings["self_minus_cross"].primary and findings["self_minus_cross"].n > 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from reflectlab.core.config import ConfigValueError
+from reflectlab.core.findings import Finding
 from reflectlab.probes.introspection.temperature import (
     STYLES,
     TemperatureConfig,
@@ -21,8 +23,11 @@ def test_items_are_matched_across_styles_and_temperatures() -> None:
     for topic in load_topics(5):
         mine = [it for it in items if it.topic == topic]
         assert sorted((it.style, it.hot) for it in mine) == sorted((s, h) for s in STYLES for h in (0, 1))
-    with pytest.raises(ValueError):
-        load_topics(10_000)
+
+    with pytest.raises(ConfigValueError, match="n_topics"):
+        TemperatureConfig(n_topics=10_000)
+    with pytest.raises(ConfigValueError, match="high_temperature"):
+        TemperatureConfig(low_temperature=1.5, high_temperature=0.3)
 
 
 def test_fit_threshold_separates_when_it_can() -> None:
@@ -33,12 +38,17 @@ def test_fit_threshold_separates_when_it_can() -> None:
     assert fit_threshold(np.array([0.5, 0.5]), np.array([0, 1])) is not None
 
 
-def _planted(self_signal: float, cross_signal: float, style_signal: float = 0.0, n_topics: int = 60):  # type: ignore[no-untyped-def]
+def _planted(
+    self_signal: float, cross_signal: float, style_signal: float = 0.0, n_topics: int = 60
+) -> dict[str, Finding]:
     rng = np.random.default_rng(0)
     hot = np.tile([0, 1, 0, 1], n_topics)
     wild = np.tile([0, 0, 1, 1], n_topics)
     topic = np.repeat(np.arange(n_topics), 4)
-    noise = lambda: rng.normal(0, 1, hot.size)  # noqa: E731
+
+    def noise() -> np.ndarray:
+        return rng.normal(0, 1, hot.size)
+
     scores = {
         "self": self_signal * hot + style_signal * wild + noise(),
         "cross": cross_signal * hot + noise(),

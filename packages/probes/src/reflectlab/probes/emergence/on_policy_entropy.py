@@ -1,4 +1,4 @@
-"""Study ``emergence/on-policy-entropy`` (RESEARCH.md §1.3, after Asvin and Lindsey 2026): does a post-trained model
+"""Study ``emergence/on_policy_entropy`` (RESEARCH.md §1.3, after Asvin and Lindsey 2026): does a post-trained model
 treat its own outputs as actions - lower next-token entropy on its own text in its own turn than on other text?
 
 Pipeline: the subject (a chat model) and a reference model (by default the other embedded model, ``gemma3-270m``,
@@ -16,21 +16,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib import resources
-from typing import Any
 
 import numpy as np
 
-from reflectlab.core.config import StudyConfig
+from reflectlab.core.config import StudyConfig, option, require
 from reflectlab.core.errors import UserError
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
-from reflectlab.core.models.base import Model, Placement, Prompt, SamplingParams
+from reflectlab.core.models.base import Model, Placement, Prompt, SamplingParams, user
 from reflectlab.core.models.embedded import other_embedded
 from reflectlab.core.plan import PlanContext, Work
 from reflectlab.core.stats import Estimate, mean_ci, paired_diff_ci
+from reflectlab.probes.topics import shipped_topics
 
-STUDY = "emergence/on-policy-entropy"
 PLACEMENTS: tuple[Placement, ...] = ("assistant", "user", "raw")
 REQUESTS = (
     "Write two sentences about {t}.",
@@ -41,26 +39,31 @@ REQUESTS = (
 _FLOOR = 1e-6  # entropies are clipped here before taking logs
 
 
+def build_prompts(n: int) -> list[str]:
+    """``n`` requests, cycling through the request wordings and the shipped topics together."""
+    topics = shipped_topics()
+    return [REQUESTS[i % len(REQUESTS)].format(t=topics[i % len(topics)]) for i in range(n)]
+
+
 @dataclass
 class OnPolicyEntropyConfig(StudyConfig):
-    n_prompts: int = 40
-    max_new_tokens: int = 48
-    temperature: float = 1.0
-    min_words: int = 4  # pairs whose shorter response has fewer words are dropped
-    reference_model: str = "auto"  # "auto" = the other embedded model (a base model for the default subject)
-    margin: float = 0.05
+    n_prompts: int = option(40, "Prompts; each model samples one response to each.")
+    max_new_tokens: int = option(48, "Tokens sampled per response.")
+    temperature: float = option(1.0, "Sampling temperature of the responses.")
+    min_words: int = option(4, "Pairs whose shorter response has fewer words are dropped.")
+    reference_model: str = option("auto", "The reference model; 'auto' = the other embedded model (a base model).")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        available = len(set(build_prompts(len(shipped_topics()) * len(REQUESTS))))
+        distinct = len(set(build_prompts(self.n_prompts)))
+        require(1 <= self.n_prompts == distinct, "n_prompts", f"must be between 1 and {available} (distinct prompts)")
+        require(self.min_words >= 1, "min_words", "must be at least 1")
 
 
-def build_prompts(n: int) -> list[str]:
-    topics = [
-        line.strip()
-        for line in resources.files("reflectlab.probes.introspection").joinpath("topics.txt").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    prompts = [REQUESTS[i % len(REQUESTS)].format(t=topics[i % len(topics)]) for i in range(n)]
-    if len(set(prompts)) < n:
-        raise UserError(f"n_prompts={n} is more than the {len(topics) * len(REQUESTS)} distinct prompts available")
-    return prompts
+def chats(prompts: list[str]) -> list[Prompt]:
+    """Each request as a one-turn chat."""
+    return [user(p) for p in prompts]
 
 
 def cut_words(text: str, k: int) -> str:
@@ -81,12 +84,9 @@ def match_lengths(a: list[str], b: list[str], min_words: int) -> tuple[list[int]
     return keep, out_a, out_b
 
 
-def sample(model: Model, prompts: list[str], cfg: Any, seed: int) -> list[str]:
-    chats: list[Prompt] = [[{"role": "user", "content": p}] for p in prompts]
-    params = SamplingParams(
-        max_new_tokens=int(cfg.max_new_tokens), temperature=float(cfg.temperature), stop=("\nUser:", "\n\n\n")
-    )
-    return [g.text.strip() for g in model.generate(chats, params, seed=seed, desc="sample responses")]
+def sample(model: Model, prompts: list[str], cfg: OnPolicyEntropyConfig, seed: int) -> list[str]:
+    params = SamplingParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, stop=("\nUser:", "\n\n\n"))
+    return [g.text.strip() for g in model.generate(chats(prompts), params, seed=seed, desc="sample responses")]
 
 
 def entropies(model: Model, texts: list[str], prompts: list[str], placement: Placement) -> np.ndarray:
@@ -115,8 +115,8 @@ def measure(
     n_bootstrap: int,
 ) -> list[Finding]:
     """Findings from ``h[(scorer, author, placement)]``: per-pair mean entropies (scorer and author are "subject" or
-    "reference"; the pairs are the same, in the same order, in every cell)."""
-    common: dict[str, Any] = {"study": STUDY, "side": "recognition", "model": subject}
+    "reference"; the pairs are the same, in the same order, in every cell). ``subject`` and ``reference`` name the
+    two models."""
     b = n_bootstrap
     s_on, s_off = h[("subject", "subject", "assistant")], h[("subject", "reference", "assistant")]
     r_on, r_off = h[("reference", "reference", "assistant")], h[("reference", "subject", "assistant")]
@@ -137,7 +137,6 @@ def measure(
                 "numerator_mean": float(np.mean(num)),
                 "denominator_mean": float(np.mean(den)),
             },
-            **common,
         )
 
     return [
@@ -189,42 +188,39 @@ def measure(
                 "paired per prompt: present = the subject favours its own text more than the reference "
                 "favours its own",
             },
-            **common,
         ),
     ]
 
 
-class OnPolicyEntropyStudy(Study):
-    name = "on-policy-entropy"
+class OnPolicyEntropyStudy(Study[OnPolicyEntropyConfig]):
     side = "recognition"
     description = "next-token entropy on own vs other text, by turn; chat model vs base model"
 
     @staticmethod
-    def _reference(cfg: Any, subject: str) -> str:
-        return other_embedded(subject) if cfg.reference_model == "auto" else str(cfg.reference_model)
+    def _reference(cfg: OnPolicyEntropyConfig, subject: str) -> str:
+        return other_embedded(subject) if cfg.reference_model == "auto" else cfg.reference_model
 
-    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
-        prompts = build_prompts(int(cfg.n_prompts))
-        chats: list[Any] = [[{"role": "user", "content": p}] for p in prompts]
+    def plan(self, cfg: OnPolicyEntropyConfig, ctx: PlanContext) -> Work:
+        prompts = build_prompts(cfg.n_prompts)
         work = Work()
         text_tokens = int(0.8 * cfg.max_new_tokens) * len(prompts)  # matched pairs are cut to the shorter text
         for name in (ctx.subject, self._reference(cfg, ctx.subject)):
-            prompt_tokens = ctx.count(name, chats)
-            work.generate(name, len(prompts), prompt_tokens, int(cfg.max_new_tokens))
+            prompt_tokens = ctx.count(name, chats(prompts))
+            work.generate(name, len(prompts), prompt_tokens, cfg.max_new_tokens)
             # 2 authors x (assistant turn after the prompt, user turn, raw)
             work.forward(name, 2 * (prompt_tokens + 3 * text_tokens + 20 * len(prompts)), scored=2 * 3 * text_tokens)
         return work
 
-    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+    def run(self, ctx: RunContext, cfg: OnPolicyEntropyConfig) -> list[Finding]:
         subject = ctx.model()
         ref_name = self._reference(cfg, subject.name)
         reference = ctx.model(ref_name)
-        prompts = build_prompts(int(cfg.n_prompts))
+        prompts = build_prompts(cfg.n_prompts)
         texts = {
             "subject": sample(subject, prompts, cfg, ctx.seed),
             "reference": sample(reference, prompts, cfg, ctx.seed),
         }
-        keep, own, other = match_lengths(texts["subject"], texts["reference"], int(cfg.min_words))
+        keep, own, other = match_lengths(texts["subject"], texts["reference"], cfg.min_words)
         if len(keep) < 2:
             raise UserError(f"only {len(keep)} response pairs have {cfg.min_words}+ words; raise max_new_tokens")
         kept_prompts = [prompts[i] for i in keep]
@@ -235,14 +231,14 @@ class OnPolicyEntropyStudy(Study):
             for author, author_texts in matched.items():
                 for placement in PLACEMENTS:
                     h[(scorer, author, placement)] = entropies(model, author_texts, kept_prompts, placement)
+        own_h, other_h = h[("subject", "subject", "assistant")], h[("subject", "reference", "assistant")]
         ctx.log_samples(
-            {"prompt": p, "output": own[j], "reference_output": other[j],
-             **{f"H.{s}|{a}|{pl}": float(v[j]) for (s, a, pl), v in h.items()},
-             "verdict": "lower on own" if h[("subject", "subject", "assistant")][j]
-             < h[("subject", "reference", "assistant")][j] else "not lower on own"}
+            {"unit": keep[j], "prompt": p, "output": own[j], "score": float(own_h[j]),
+             "verdict": "lower on own" if own_h[j] < other_h[j] else "not lower on own",
+             "reference_output": other[j], **{f"H.{s}|{a}|{pl}": float(v[j]) for (s, a, pl), v in h.items()}}
             for j, p in enumerate(kept_prompts)
         )  # fmt: skip
         ctx.log_metrics({f"H.{s}.{a}.{pl}": float(np.mean(v)) for (s, a, pl), v in h.items()}
                         | {"pairs_kept": float(len(keep))})  # fmt: skip
-        return measure(h, subject=subject.name, reference=ref_name, margin=float(cfg.margin), seed=ctx.seed,
-                       n_bootstrap=int(cfg.n_bootstrap))  # fmt: skip
+        return measure(h, subject=subject.name, reference=ref_name, margin=cfg.margin, seed=ctx.seed,
+                       n_bootstrap=cfg.n_bootstrap)  # fmt: skip

@@ -1,4 +1,4 @@
-"""Study ``introspection/concept-injection`` (RESEARCH.md §2.3, after Lindsey 2025): when a concept direction is
+"""Study ``introspection/concept_injection`` (RESEARCH.md §2.3, after Lindsey 2025): when a concept direction is
 added to the residual stream, does the model report noticing something unusual, and can it name the concept?
 
 Pipeline: concept directions by difference of means (the last-token residual state over prompts about one concept
@@ -15,15 +15,15 @@ rather than being reported.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from reflectlab.core.config import StudyConfig
+from reflectlab.core.config import StudyConfig, option, require
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
-from reflectlab.core.models.base import Model, Prompt, SamplingParams
+from reflectlab.core.models.base import Model, Prompt, SamplingParams, user
 from reflectlab.core.plan import PlanContext, Work
 from reflectlab.core.stats import mean_ci, paired_diff_ci
 from reflectlab.probes.self_report import two_way_choice
@@ -51,12 +51,22 @@ NEUTRAL_QUESTION = "What is the capital of France?"
 
 @dataclass
 class ConceptInjectionConfig(StudyConfig):
-    n_concepts: int = 8
-    layers: list[float] = field(default_factory=lambda: [0.33, 0.5, 0.67])  # fractions of the model's depth
-    strengths: list[float] = field(default_factory=lambda: [2.0, 8.0])  # multiples of the concept direction
-    n_questions: int = 4  # detection paraphrases used (at most 4)
-    name_tokens: int = 12
-    margin: float = 0.05
+    n_concepts: int = option(8, f"Concepts injected (2 to {len(CONCEPTS)}).")
+    layers: list[float] = option(
+        help="Injection layers, as fractions of the model's depth.", factory=lambda: [0.33, 0.5, 0.67]
+    )
+    strengths: list[float] = option(
+        help="Injection strengths, as multiples of the concept direction.", factory=lambda: [2.0, 8.0]
+    )
+    n_questions: int = option(len(DETECT_QUESTIONS), f"Detection paraphrases asked (1 to {len(DETECT_QUESTIONS)}).")
+    name_tokens: int = option(12, "Tokens generated for the naming answer and the unrelated answer.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        n = len(CONCEPTS)
+        require(2 <= self.n_concepts <= n, "n_concepts", f"must be between 2 and {n}")
+        n = len(DETECT_QUESTIONS)
+        require(1 <= self.n_questions <= n, "n_questions", f"must be between 1 and {n}")
 
 
 @dataclass
@@ -82,8 +92,13 @@ def resolve_layers(fractions: list[float], n_layers: int) -> list[int]:
     return sorted({min(n_layers, max(1, round(f * n_layers))) for f in fractions})
 
 
+def concept_prompts(concepts: list[str]) -> list[Prompt]:
+    """Every prompt about every concept, concept by concept."""
+    return [user(p.format(c=c)) for c in concepts for p in CONCEPT_PROMPTS]
+
+
 def concept_directions(model: Model, concepts: list[str], layers: list[int]) -> dict[int, dict[str, np.ndarray]]:
-    prompts: list[Prompt] = [[{"role": "user", "content": p.format(c=c)}] for c in concepts for p in CONCEPT_PROMPTS]
+    prompts = concept_prompts(concepts)
     states = model.hidden_states(prompts, layers).reshape(len(concepts), len(CONCEPT_PROMPTS), len(layers), -1)
     means = states.mean(axis=1)  # (concept, layer, d)
     overall = means.mean(axis=0)
@@ -91,17 +106,17 @@ def concept_directions(model: Model, concepts: list[str], layers: list[int]) -> 
 
 
 def _detect_prompt(q: int, first: str, second: str) -> Prompt:
-    return [{"role": "user", "content": DETECT_QUESTIONS[q].format(first=first, second=second)}]
+    return user(DETECT_QUESTIONS[q].format(first=first, second=second))
+
+
+#: The two questions answered in words at every read: the naming question and an unrelated one.
+ANSWER_PROMPTS: list[Prompt] = [user(NAME_QUESTION), user(NEUTRAL_QUESTION)]
 
 
 def read_state(model: Model, n_questions: int, name_tokens: int) -> tuple[np.ndarray, str, str]:
     """P(yes) per detection paraphrase, the answer to the naming question, the answer to a neutral question."""
     p_yes, _ = two_way_choice(model, _detect_prompt, n_questions, "yes", "no")
-    gens = model.generate(
-        [[{"role": "user", "content": NAME_QUESTION}], [{"role": "user", "content": NEUTRAL_QUESTION}]],
-        SamplingParams(max_new_tokens=name_tokens),
-        desc="answer",
-    )
+    gens = model.generate(ANSWER_PROMPTS, SamplingParams(max_new_tokens=name_tokens), desc="answer")
     return p_yes, gens[0].text, gens[1].text
 
 
@@ -110,13 +125,11 @@ def measure(
     baseline_p_yes: np.ndarray,
     baseline_named: float,
     *,
-    model: str,
     margin: float,
     seed: int,
     n_bootstrap: int,
 ) -> list[Finding]:
     """Findings from trial records (separate from the model work, so planted cases can test it)."""
-    common: dict[str, Any] = {"study": "introspection/concept-injection", "side": "recognition", "model": model}
     b = n_bootstrap
     by_key = {(t.layer, t.strength, t.concept, t.question, t.kind): t for t in trials}
     layers = sorted({t.layer for t in trials})
@@ -152,7 +165,6 @@ def measure(
                 control_value=0.0,
                 margin=margin,
                 details={**details, "false_positive_rate": float(np.mean(det_base)) if det_base else None},
-                **common,
             )
         )
         findings.append(
@@ -163,7 +175,6 @@ def measure(
                 control_value=0.0,
                 margin=margin,
                 primary=primary,
-                **common,
                 details=details,
             )
         )
@@ -176,7 +187,6 @@ def measure(
                 margin=margin,
                 primary=primary,
                 details={**details, "naming_accuracy": float(np.mean(nam)) if nam else None},
-                **common,
             )
         )
     findings.append(
@@ -189,7 +199,6 @@ def measure(
             control_value=baseline_named,
             margin=margin,
             details={"note": "share of injections whose answer names the concept; see naming_vs_leakage"},
-            **common,
         )
     )
     concept = {k[:4]: t.p_yes for k, t in by_key.items() if k[4] == "concept"}
@@ -202,41 +211,35 @@ def measure(
             control_value=0.0,
             margin=margin,
             details={"definition": "mean P(yes) under the concept minus under the random direction"},
-            **common,
         )
     )
     return findings
 
 
-class ConceptInjectionStudy(Study):
-    name = "concept-injection"
+class ConceptInjectionStudy(Study[ConceptInjectionConfig]):
     side = "recognition"
     description = "inject a concept direction: noticed and named, vs random directions and leakage"
 
-    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
-        n_q = max(1, min(int(cfg.n_questions), len(DETECT_QUESTIONS)))
+    def plan(self, cfg: ConceptInjectionConfig, ctx: PlanContext) -> Work:
         concepts = CONCEPTS[: cfg.n_concepts]
         m = ctx.subject
-        detect = [_detect_prompt(q, "yes", "no") for q in range(n_q)]
-        answers: list[Prompt] = [[{"role": "user", "content": q}] for q in (NAME_QUESTION, NEUTRAL_QUESTION)]
+        detect = [_detect_prompt(q, "yes", "no") for q in range(cfg.n_questions)]
         # one read with no injection, then one per layer x concept x strength x (concept, random direction)
         reads = 1 + len(cfg.layers) * len(concepts) * len(cfg.strengths) * 2
         work = Work()
-        work.forward(
-            m, ctx.count(m, [[{"role": "user", "content": p.format(c=c)}] for c in concepts for p in CONCEPT_PROMPTS])
-        )
+        work.forward(m, ctx.count(m, concept_prompts(concepts)))
         work.forward(m, reads * 2 * ctx.count(m, detect))
         # each read generates its two answers under its own steering hook: a batch of 2
-        work.small_batch_decode(m, steps=reads * cfg.name_tokens, prompt_tokens=reads * ctx.count(m, answers), batch=2)
+        work.small_batch_decode(
+            m, steps=reads * cfg.name_tokens, prompt_tokens=reads * ctx.count(m, ANSWER_PROMPTS), batch=2
+        )
         return work
 
-    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+    def run(self, ctx: RunContext, cfg: ConceptInjectionConfig) -> list[Finding]:
         model = ctx.model()
-        if cfg.n_concepts > len(CONCEPTS) or cfg.n_concepts < 2:
-            raise ValueError(f"n_concepts must be between 2 and {len(CONCEPTS)}")
-        n_q = max(1, min(int(cfg.n_questions), len(DETECT_QUESTIONS)))
+        n_q = cfg.n_questions
         concepts = CONCEPTS[: cfg.n_concepts]
-        layers = resolve_layers(list(cfg.layers), model.num_layers)
+        layers = resolve_layers(cfg.layers, model.num_layers)
         directions = concept_directions(model, concepts, layers)
         rng = np.random.default_rng(ctx.seed)
 
@@ -250,23 +253,25 @@ class ConceptInjectionStudy(Study):
                 rand *= np.linalg.norm(vec) / np.linalg.norm(rand)
                 for strength in cfg.strengths:
                     for kind, v in (("concept", vec), ("random", rand)):
-                        with model.steer({layer: v}, scale=float(strength)):
+                        with model.steer({layer: v}, scale=strength):
                             p_yes, name_text, neutral_text = read_state(model, n_q, cfg.name_tokens)
                         for q in range(n_q):
                             trials.append(
-                                Trial(layer, float(strength), concept, kind, q, float(p_yes[q]),
+                                Trial(layer, strength, concept, kind, q, float(p_yes[q]),
                                       names(name_text, concept), names(neutral_text, concept))
                             )  # fmt: skip
                         samples.append(
                             {
-                                "prompt": NAME_QUESTION, "output": name_text, "neutral_output": neutral_text,
-                                "layer": layer, "strength": strength, "concept": concept, "injected": kind,
-                                "p_yes": [float(x) for x in p_yes],
+                                "unit": concept, "item": f"layer{layer}/x{strength}", "arm": kind,
+                                "prompt": NAME_QUESTION, "output": name_text, "score": float(np.mean(p_yes)),
                                 "verdict": "named" if names(name_text, concept) else "not named",
+                                "neutral_output": neutral_text, "layer": layer, "strength": strength,
+                                "p_yes": [float(x) for x in p_yes],
                             }
                         )  # fmt: skip
-        samples.append({"prompt": NAME_QUESTION, "output": base_name, "neutral_output": base_neutral,
-                        "injected": "none", "p_yes": [float(x) for x in base_p_yes], "verdict": "baseline"})  # fmt: skip
+        samples.append({"arm": "none", "prompt": NAME_QUESTION, "output": base_name,
+                        "score": float(np.mean(base_p_yes)), "verdict": "baseline", "neutral_output": base_neutral,
+                        "p_yes": [float(x) for x in base_p_yes]})  # fmt: skip
         ctx.log_samples(samples)
         means: dict[str, list[float]] = defaultdict(list)
         for t in trials:
@@ -276,11 +281,5 @@ class ConceptInjectionStudy(Study):
         )
         baseline_named = float(np.mean([names(base_name, c) for c in concepts]))
         return measure(
-            trials,
-            base_p_yes,
-            baseline_named,
-            model=model.name,
-            margin=cfg.margin,
-            seed=ctx.seed,
-            n_bootstrap=int(cfg.n_bootstrap),
+            trials, base_p_yes, baseline_named, margin=cfg.margin, seed=ctx.seed, n_bootstrap=cfg.n_bootstrap
         )

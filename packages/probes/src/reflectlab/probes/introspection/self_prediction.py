@@ -1,4 +1,4 @@
-"""Study ``introspection/self-prediction`` (RESEARCH.md §2.2, after Binder et al. 2024): does a model trained to
+"""Study ``introspection/self_prediction`` (RESEARCH.md §2.2, after Binder et al. 2024): does a model trained to
 predict properties of its own behaviour predict itself better than another model trained on the same data?
 
 Pipeline:
@@ -21,18 +21,15 @@ baseline of the training split.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from reflectlab.core.cache import content_key
-from reflectlab.core.config import StudyConfig
+from reflectlab.core.config import FineTune, StudyConfig, fine_tune, option, require
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
-from reflectlab.core.models.base import Model, Prompt, SamplingParams
+from reflectlab.core.models.base import Model, SamplingParams, user
 from reflectlab.core.models.embedded import other_embedded
 from reflectlab.core.models.spec import ModelSpec
 from reflectlab.core.plan import PlanContext, Work
@@ -111,37 +108,41 @@ class ObjectPrompt:
 
 @dataclass
 class SelfPredictionConfig(StudyConfig):
-    n_context_words: int = 30  # object prompts per family
-    held_out_fraction: float = 0.4
-    answer_tokens: int = 6
-    cross_model: str = "auto"  # "auto" = the other embedded model
-    epochs: float = 2.0
-    lora_r: int = 16
-    learning_rate: float = 2e-4
-    batch_size: int = 8
-    behaviour_change: bool = True
-    margin: float = 0.05
+    n_context_words: int = option(30, "Context words; each varies one object prompt of every family.")
+    held_out_fraction: float = option(0.4, "Share of the context words held out: their prompts are only predicted.")
+    answer_tokens: int = option(6, "Tokens generated per object-level answer.")
+    cross_model: str = option("auto", "The cross-predictor's base model; 'auto' = the other embedded model.")
+    train: FineTune = fine_tune(epochs=2.0, lora_r=16, learning_rate=2e-4, batch_size=8)
+    behaviour_change: bool = option(True, "Also train S on the opposite behaviour: does it then predict the new one?")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        n = len(CONTEXT_WORDS)
+        require(1 <= self.n_context_words <= n, "n_context_words", f"must be between 1 and {n} (the shipped words)")
+        require(0 <= self.held_out_fraction < 1, "held_out_fraction", "must be at least 0 and below 1")
 
 
-def build_prompts(cfg: Any, seed: int) -> list[ObjectPrompt]:
+def build_prompts(cfg: SelfPredictionConfig, seed: int) -> list[ObjectPrompt]:
     words = CONTEXT_WORDS[: cfg.n_context_words]
-    if len(words) < cfg.n_context_words:
-        raise ValueError(f"n_context_words={cfg.n_context_words} but only {len(CONTEXT_WORDS)} ship with the study")
     rng = np.random.default_rng(seed)
     held = set(rng.permutation(words)[: max(1, round(len(words) * cfg.held_out_fraction))])
     return [ObjectPrompt(family, w, w in held) for family in FAMILIES for w in words]
 
 
-def meta_question(prompt: ObjectPrompt, prop: str) -> Prompt:
+def meta_question(prompt: ObjectPrompt, prop: str) -> list[dict[str, str]]:
     question = PROPERTIES[prop][0]
-    return [{"role": "user", "content": f'Suppose you were asked: "{prompt.text}" {question} Answer yes or no.'}]
+    return user(f'Suppose you were asked: "{prompt.text}" {question} Answer yes or no.')
+
+
+def object_chat(prompt: ObjectPrompt, answer: str | None = None) -> list[dict[str, str]]:
+    """The object-level prompt as a chat turn, with ``answer`` as the assistant's reply when given."""
+    reply = [] if answer is None else [{"role": "assistant", "content": answer}]
+    return [*user(prompt.text), *reply]
 
 
 def behaviour(model: Model, prompts: list[ObjectPrompt], tokens: int) -> tuple[list[str], list[str]]:
     """Each prompt's greedy answer: the word it names, and the raw text."""
-    gens = model.generate(
-        [[{"role": "user", "content": p.text}] for p in prompts], SamplingParams(max_new_tokens=tokens), desc="answer"
-    )
+    gens = model.generate([object_chat(p) for p in prompts], SamplingParams(max_new_tokens=tokens), desc="answer")
     return [answer_word(g.text, p.family) for g, p in zip(gens, prompts, strict=True)], [g.text for g in gens]
 
 
@@ -161,7 +162,9 @@ def predict(model: Model, prompts: list[ObjectPrompt], items: list[tuple[int, st
     return probs[:, 0] > 0.5
 
 
-def meta_examples(prompts: list[ObjectPrompt], items: list[tuple[int, str]], labels: np.ndarray) -> list[Any]:
+def meta_examples(
+    prompts: list[ObjectPrompt], items: list[tuple[int, str]], labels: np.ndarray
+) -> list[list[dict[str, str]]]:
     return [
         [*meta_question(prompts[i], prop), {"role": "assistant", "content": "yes" if y else "no"}]
         for (i, prop), y in zip(items, labels, strict=True)
@@ -183,20 +186,20 @@ def majority_baseline(train_labels: np.ndarray, test_labels: np.ndarray) -> np.n
     return test_labels == majority
 
 
-class SelfPredictionStudy(Study):
-    name = "self-prediction"
+class SelfPredictionStudy(Study[SelfPredictionConfig]):
     side = "recognition"
     description = "predict properties of own behaviour: self vs cross predictor, and after a behaviour change"
 
-    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
+    def plan(self, cfg: SelfPredictionConfig, ctx: PlanContext) -> Work:
         prompts = build_prompts(cfg, ctx.seed)
         items = meta_items(prompts)
         train_items = [it for it in items if not prompts[it[0]].held_out]
         test_items = [it for it in items if prompts[it[0]].held_out]
         m = ctx.subject
-        cross = other_embedded(m) if cfg.cross_model == "auto" else str(cfg.cross_model)
-        objects = [[{"role": "user", "content": p.text}] for p in prompts]
+        cross = other_embedded(m) if cfg.cross_model == "auto" else cfg.cross_model
+        objects = [object_chat(p) for p in prompts]
         n_answers = 3 if cfg.behaviour_change else 2  # M, S (and S') answer every object prompt
+        epochs = cfg.train.epochs
         work = Work()
         work.generate(m, n_answers * len(prompts), n_answers * ctx.count(m, objects), cfg.answer_tokens)
         meta_train = [meta_question(prompts[i], p) for i, p in train_items]
@@ -204,33 +207,17 @@ class SelfPredictionStudy(Study):
         train_objects = [o for o, p in zip(objects, prompts, strict=True) if not p.held_out]
         object_tokens = ctx.count(m, train_objects) + cfg.answer_tokens * len(train_objects)
         for model in (m, cross):
-            work.train(model, int(cfg.epochs * (ctx.count(model, meta_train) + 2 * len(meta_train))))
+            work.train(model, int(epochs * (ctx.count(model, meta_train) + 2 * len(meta_train))))
             work.forward(model, ctx.count(model, meta_test))
-        work.train(m, int(cfg.epochs * object_tokens), runs=0)  # S also trains on M's own object-level answers
+        work.train(m, int(epochs * object_tokens), runs=0)  # S also trains on M's own object-level answers
         if cfg.behaviour_change:
-            work.train(m, int(cfg.epochs * (ctx.count(m, train_objects) + 3 * len(train_objects))))
+            work.train(m, int(epochs * (ctx.count(m, train_objects) + 3 * len(train_objects))))
             work.forward(m, ctx.count(m, meta_test))
         return work
 
-    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
-        from reflectlab.core.registry import trainers
-
-        train_sft = trainers.get("sft")
+    def run(self, ctx: RunContext, cfg: SelfPredictionConfig) -> list[Finding]:
         subject = ctx.model()
-        cross_name = other_embedded(subject.name) if cfg.cross_model == "auto" else str(cfg.cross_model)
-        settings = {"epochs": float(cfg.epochs), "lora_r": int(cfg.lora_r), "learning_rate": float(cfg.learning_rate),
-                    "batch_size": int(cfg.batch_size), "seed": ctx.seed}  # fmt: skip
-
-        def train(base: ModelSpec, examples: list[Any], tag: str) -> Model:
-            key = content_key(tag, base.name, base.adapter, examples, settings)[:16]
-            out = ctx.persistent_dir(f"{tag}-{key}")
-            result = train_sft(base, examples, settings, out,
-                               lambda m, step: ctx.log_metrics({f"{tag}/{k}": v for k, v in m.items()}, step=step))  # fmt: skip
-            adapter = ctx.out_dir / "adapters" / tag
-            if result.spec.adapter and not adapter.exists():
-                shutil.copytree(result.spec.adapter, adapter, ignore=shutil.ignore_patterns("*.json.partial"))
-            return ctx.model(result.spec)
-
+        cross_name = other_embedded(subject.name) if cfg.cross_model == "auto" else cfg.cross_model
         prompts = build_prompts(cfg, ctx.seed)
         items = meta_items(prompts)
         train_items = [it for it in items if not prompts[it[0]].held_out]
@@ -239,24 +226,22 @@ class SelfPredictionStudy(Study):
         m_answers, m_texts = behaviour(subject, prompts, cfg.answer_tokens)
         # Meta questions with M's true properties, mixed with M's own object-level answers on the training prompts,
         # so that training on yes/no targets does not collapse the behaviour S is then asked to predict.
-        own = [[{"role": "user", "content": p.text}, {"role": "assistant", "content": m_texts[i].strip()}]
-               for i, p in enumerate(prompts) if not p.held_out and m_texts[i].strip()]  # fmt: skip
-        self_pred = train(
-            subject.spec, meta_examples(prompts, train_items, truth(train_items, m_answers)) + own, "self"
-        )
+        own = [
+            object_chat(p, m_texts[i].strip()) for i, p in enumerate(prompts) if not p.held_out and m_texts[i].strip()
+        ]
+        self_pred = ctx.fine_tune(meta_examples(prompts, train_items, truth(train_items, m_answers)) + own, cfg.train,
+                                  "self")  # fmt: skip
         s_answers, _ = behaviour(self_pred, prompts, cfg.answer_tokens)  # S's own behaviour is what it must predict
         s_train, s_test = truth(train_items, s_answers), truth(test_items, s_answers)
         cross_spec = ModelSpec(name=cross_name, dtype=subject.spec.dtype, device=subject.spec.device,
                                batch_size=subject.spec.batch_size)  # fmt: skip
-        cross_pred = train(cross_spec, meta_examples(prompts, train_items, s_train), "cross")
+        cross_pred = ctx.fine_tune(meta_examples(prompts, train_items, s_train), cfg.train, "cross", base=cross_spec)
 
         self_correct = predict(self_pred, prompts, test_items) == s_test
         cross_correct = predict(cross_pred, prompts, test_items) == s_test
         base_correct = majority_baseline(s_train, s_test)
 
-        common: dict[str, Any] = {"study": "introspection/self-prediction", "side": "recognition",
-                                  "model": subject.name}  # fmt: skip
-        b, seed = int(cfg.n_bootstrap), ctx.seed
+        b, seed = cfg.n_bootstrap, ctx.seed
         findings = [
             Finding.from_estimate(
                 paired_diff_ci(self_correct, base_correct, seed=seed, n_resamples=b),
@@ -265,7 +250,6 @@ class SelfPredictionStudy(Study):
                 control_value=0.0,
                 margin=cfg.margin,
                 details={"self_accuracy": float(self_correct.mean()), "majority_accuracy": float(base_correct.mean())},
-                **common,
             ),
             Finding.from_estimate(
                 paired_diff_ci(cross_correct, base_correct, seed=seed, n_resamples=b),
@@ -274,7 +258,6 @@ class SelfPredictionStudy(Study):
                 control_value=0.0,
                 margin=cfg.margin,
                 details={"cross_model": cross_name, "cross_accuracy": float(cross_correct.mean())},
-                **common,
             ),
             Finding.from_estimate(
                 accuracy_ci(self_correct, seed=seed, n_resamples=b),
@@ -282,7 +265,6 @@ class SelfPredictionStudy(Study):
                 control="majority-class baseline",
                 control_value=float(base_correct.mean()),
                 margin=cfg.margin,
-                **common,
             ),
             Finding.from_estimate(
                 accuracy_ci(cross_correct, seed=seed, n_resamples=b),
@@ -291,7 +273,6 @@ class SelfPredictionStudy(Study):
                 control_value=float(base_correct.mean()),
                 margin=cfg.margin,
                 details={"cross_model": cross_name},
-                **common,
             ),
             Finding.from_estimate(
                 paired_diff_ci(self_correct, cross_correct, seed=seed, n_resamples=b),
@@ -301,17 +282,18 @@ class SelfPredictionStudy(Study):
                 margin=cfg.margin,
                 primary=True,
                 details={"definition": "accuracy of S predicting S minus accuracy of C predicting S, paired"},
-                **common,
             ),
         ]
 
         samples = [
-            {"prompt": prompts[i].text, "property": prop, "split": "held-out" if prompts[i].held_out else "train",
-             "m_answer": m_answers[i], "output": s_answers[i]}
+            {"unit": prompts[i].word, "item": f"{prompts[i].family}/{prop}", "arm": "self-predictor",
+             "prompt": prompts[i].text, "output": s_answers[i],
+             "verdict": "yes" if PROPERTIES[prop][2](s_answers[i]) else "no",  # the property S's answer has
+             "property": prop, "split": "held-out" if prompts[i].held_out else "train", "m_answer": m_answers[i]}
             for i, prop in items
         ]  # fmt: skip
         if cfg.behaviour_change:
-            findings.append(self._behaviour_change(ctx, cfg, train, self_pred, prompts, s_answers, test_items, common))
+            findings.append(self._behaviour_change(ctx, cfg, self_pred, prompts, s_answers, test_items))
         ctx.log_samples(samples)
         ctx.log_metrics({"n_train_items": float(len(train_items)), "n_test_items": float(len(test_items)),
                          "m_s_behaviour_agreement": float(np.mean([a == b for a, b in zip(m_answers, s_answers, strict=True)]))})  # fmt: skip
@@ -320,20 +302,14 @@ class SelfPredictionStudy(Study):
     @staticmethod
     def _behaviour_change(
         ctx: RunContext,
-        cfg: Any,
-        train: Callable[[ModelSpec, list[Any], str], Model],
+        cfg: SelfPredictionConfig,
         self_pred: Model,
         prompts: list[ObjectPrompt],
         s_answers: list[str],
         test_items: list[tuple[int, str]],
-        common: dict[str, Any],
     ) -> Finding:
-        examples = [
-            [{"role": "user", "content": p.text}, {"role": "assistant", "content": changed_answer(p, s_answers[i], i)}]
-            for i, p in enumerate(prompts)
-            if not p.held_out
-        ]
-        changed = train(self_pred.spec, examples, "changed")
+        examples = [object_chat(p, changed_answer(p, s_answers[i], i)) for i, p in enumerate(prompts) if not p.held_out]
+        changed = ctx.fine_tune(examples, cfg.train, "changed", base=self_pred.spec)
         new_answers, _ = behaviour(changed, prompts, cfg.answer_tokens)
         old, new = truth(test_items, s_answers), truth(test_items, new_answers)
         predicted = predict(changed, prompts, test_items)
@@ -341,10 +317,9 @@ class SelfPredictionStudy(Study):
         follows_new = (predicted == new)[differ].astype(float)
         follows_old = (predicted == old)[differ].astype(float)
         return Finding.from_estimate(
-            paired_diff_ci(follows_new, follows_old, seed=ctx.seed, n_resamples=int(cfg.n_bootstrap)),
+            paired_diff_ci(follows_new, follows_old, seed=ctx.seed, n_resamples=cfg.n_bootstrap),
             metric="follows_new_behaviour", control="predicts its old behaviour", control_value=0.0,
             margin=cfg.margin,
             details={"items_where_behaviour_changed": int(differ.sum()), "share_changed": float(differ.mean()),
                      "definition": "on held-out items whose property changed: P(predicts new) - P(predicts old)"},
-            **common,
         )  # fmt: skip

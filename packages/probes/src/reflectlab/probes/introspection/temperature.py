@@ -13,20 +13,19 @@ measured on the other split; AUROCs need no threshold and use every item.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
-from typing import Any
 
 import numpy as np
 
-from reflectlab.core.config import StudyConfig
+from reflectlab.core.config import StudyConfig, option, require
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
-from reflectlab.core.models.base import Model, Prompt, SamplingParams
+from reflectlab.core.models.base import Model, Prompt, SamplingParams, user
 from reflectlab.core.models.embedded import other_embedded
 from reflectlab.core.plan import PlanContext, Work
 from reflectlab.core.stats import accuracy_ci, auroc, auroc_ci, paired_auroc_diff_ci
 from reflectlab.probes.self_report import order_bias, two_way_choice
 from reflectlab.probes.surprisal import mean_surprisal
+from reflectlab.probes.topics import shipped_topics
 
 STYLES = {
     "neutral": "Write two sentences about {topic}.",
@@ -43,21 +42,23 @@ JUDGE_QUESTION = (
 
 @dataclass
 class TemperatureConfig(StudyConfig):
-    n_topics: int = 28
-    low_temperature: float = 0.3
-    high_temperature: float = 1.5
-    max_new_tokens: int = 40
-    cross_judge: str = "auto"  # another model's name or path; "auto" = the other embedded model
-    fit_fraction: float = 0.5  # share of topics used to fit accuracy thresholds
-    margin: float = 0.05  # smallest AUROC/accuracy difference that matters (verdict "absent" inside it)
+    n_topics: int = option(28, "Topics; each is asked in both prompt styles at both temperatures (4 texts a topic).")
+    low_temperature: float = option(0.3, "The low sampling temperature.")
+    high_temperature: float = option(1.5, "The high sampling temperature.")
+    max_new_tokens: int = option(40, "Tokens generated per text.")
+    cross_judge: str = option("auto", "The cross-model judge's name or path; 'auto' = the other embedded model.")
+    fit_fraction: float = option(0.5, "Share of topics that fit the accuracy thresholds; accuracy uses the rest.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        available = len(shipped_topics())
+        require(1 <= self.n_topics <= available, "n_topics", f"must be between 1 and {available} (the shipped topics)")
+        require(0 <= self.low_temperature < self.high_temperature, "high_temperature", "must be above low_temperature")
+        require(0 <= self.fit_fraction <= 1, "fit_fraction", "must be between 0 and 1")
 
 
 def load_topics(n: int) -> list[str]:
-    text = resources.files("reflectlab.probes.introspection").joinpath("topics.txt").read_text()
-    topics = [t.strip() for t in text.splitlines() if t.strip()]
-    if n > len(topics):
-        raise ValueError(f"n_topics={n} but only {len(topics)} topics ship with the study")
-    return topics[:n]
+    return list(shipped_topics()[:n])
 
 
 @dataclass
@@ -79,12 +80,17 @@ def build_items(cfg: TemperatureConfig) -> list[Item]:
     return items
 
 
+def judge_prompt(item: Item, first: str, second: str) -> Prompt:
+    """The judge's question about ``item``'s text, naming the two answers in this order."""
+    return user(JUDGE_QUESTION.format(request=item.request, text=item.text, first=first, second=second))
+
+
 def generate_texts(model: Model, items: list[Item], cfg: TemperatureConfig, seed: int) -> None:
     for temp in (cfg.low_temperature, cfg.high_temperature):
         group = [it for it in items if it.temperature == temp]
         params = SamplingParams(max_new_tokens=cfg.max_new_tokens, temperature=temp)
         gens = model.generate(
-            [[{"role": "user", "content": it.request}] for it in group],
+            [user(it.request) for it in group],
             params,
             seed=seed,
             desc=f"sample T={temp}",
@@ -97,8 +103,7 @@ def judge(model: Model, items: list[Item]) -> tuple[np.ndarray, float]:
     """P(high) per item from the judge's logits, averaged over both answer orders; and its order bias."""
 
     def prompt(i: int, first: str, second: str) -> Prompt:
-        q = JUDGE_QUESTION.format(request=items[i].request, text=items[i].text, first=first, second=second)
-        return [{"role": "user", "content": q}]
+        return judge_prompt(items[i], first, second)
 
     p_high, per_order = two_way_choice(model, prompt, len(items), "high", "low")
     return p_high, order_bias(per_order)
@@ -128,9 +133,9 @@ def measure(
     n_bootstrap: int,
 ) -> tuple[list[Finding], dict[str, float]]:
     """Findings from each judge's scores (higher = "high temperature"), the true labels ``hot``, the prompt style
-    ``wild`` and the fitting split ``fit``; separate from the model work so planted cases can test it."""
+    ``wild`` and the fitting split ``fit``; separate from the model work so planted cases can test it. ``model``
+    and ``cross`` name the self and cross judges."""
     evaluate = ~fit if (~fit).any() else fit  # a single topic: fit and measure on the same items
-    common: dict[str, Any] = {"study": "introspection/temperature", "side": "recognition", "model": model}
     b = n_bootstrap
     findings: list[Finding] = []
     thresholds = {}
@@ -152,7 +157,6 @@ def measure(
                 control_value=0.5,
                 margin=margin,
                 details={"judge": judge_label, "threshold": cut, "split": "held-out topics"},
-                **common,
             )
         )
         findings.append(
@@ -163,7 +167,6 @@ def measure(
                 control_value=0.5,
                 margin=margin,
                 details={"judge": judge_label},
-                **common,
             )
         )
     findings.append(
@@ -175,7 +178,6 @@ def measure(
             margin=margin,
             primary=True,
             details={"definition": "AUROC(self judge) - AUROC(cross judge), paired over items"},
-            **common,
         )
     )
     findings.append(
@@ -186,7 +188,6 @@ def measure(
             control_value=0.0,
             margin=margin,
             details={"definition": "AUROC(self judge) - AUROC(mean surprisal), paired over items"},
-            **common,
         )
     )
     findings.append(
@@ -202,32 +203,22 @@ def measure(
                 "style_auroc_within_low_T": _safe_auroc(scores["self"], wild, hot == 0),
                 "style_auroc_within_high_T": _safe_auroc(scores["self"], wild, hot == 1),
             },
-            **common,
         )
     )
 
     return findings, thresholds
 
 
-class TemperatureStudy(Study):
-    name = "temperature"
+class TemperatureStudy(Study[TemperatureConfig]):
     side = "recognition"
     description = "judge own sampling temperature: self vs cross-model vs surprisal baseline"
 
-    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
+    def plan(self, cfg: TemperatureConfig, ctx: PlanContext) -> Work:
         items = build_items(cfg)
-        cross = other_embedded(ctx.subject) if cfg.cross_judge == "auto" else str(cfg.cross_judge)
+        cross = other_embedded(ctx.subject) if cfg.cross_judge == "auto" else cfg.cross_judge
         work = Work()
-        requests = [[{"role": "user", "content": it.request}] for it in items]
-        judge_prompts = [
-            [
-                {
-                    "role": "user",
-                    "content": JUDGE_QUESTION.format(request=it.request, text="", first="high", second="low"),
-                }
-            ]
-            for it in items
-        ]
+        requests = [user(it.request) for it in items]
+        judge_prompts = [judge_prompt(it, "high", "low") for it in items]  # the texts are not written yet
         work.generate(ctx.subject, len(items), ctx.count(ctx.subject, requests), cfg.max_new_tokens)
         for model in (ctx.subject, cross):
             work.forward(model, 2 * (ctx.count(model, judge_prompts) + len(items) * cfg.max_new_tokens))
@@ -235,9 +226,9 @@ class TemperatureStudy(Study):
         work.forward(ctx.subject, ctx.count(ctx.subject, requests) + text, scored=text)
         return work
 
-    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+    def run(self, ctx: RunContext, cfg: TemperatureConfig) -> list[Finding]:
         subject = ctx.model()
-        cross_name = other_embedded(subject.name) if cfg.cross_judge == "auto" else str(cfg.cross_judge)
+        cross_name = other_embedded(subject.name) if cfg.cross_judge == "auto" else cfg.cross_judge
         cross = ctx.model(cross_name)
         items = build_items(cfg)
         generate_texts(subject, items, cfg, ctx.seed)
@@ -257,7 +248,7 @@ class TemperatureStudy(Study):
 
         findings, thresholds = measure(
             scores, hot, wild, fit, model=subject.name, cross=cross.name, margin=cfg.margin, seed=ctx.seed,
-            n_bootstrap=int(cfg.n_bootstrap),
+            n_bootstrap=cfg.n_bootstrap,
         )  # fmt: skip
         ctx.log_metrics(
             {
@@ -272,13 +263,15 @@ class TemperatureStudy(Study):
         )
         ctx.log_samples(
             {
+                "unit": it.topic,
+                "item": f"{it.style}/T={it.temperature}",
+                "arm": "high" if it.hot else "low",
                 "prompt": it.request,
                 "output": it.text,
-                "topic": it.topic,
+                "score": float(scores["self"][i]),  # the self judge's P(high)
                 "style": it.style,
                 "temperature": it.temperature,
                 "split": "fit" if fit[i] else "eval",
-                "p_high_self": float(scores["self"][i]),
                 "p_high_cross": float(scores["cross"][i]),
                 "mean_surprisal": float(scores["surprisal"][i]),
                 "verdict": {
