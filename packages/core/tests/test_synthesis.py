@@ -18,13 +18,16 @@ from reflectlab.core.synthesis import (
     Synthesis,
     collect,
     format_table,
+    interval_text,
+    number,
     render,
     side_by_side,
     side_reading,
     to_csv,
     to_markdown,
+    value_with_ci,
 )
-from reflectlab.core.tracking import TAG_INQUIRY, TAG_KIND, TAG_MODEL, TAG_STUDY, Tracker
+from reflectlab.core.tracking import FINDINGS_ARTIFACT, TAG_INQUIRY, TAG_KIND, TAG_MODEL, TAG_STUDY, Tracker
 
 # Effect intervals against a control of 0 (margin 0.05): which verdict each one gets.
 PRESENT = (0.30, 0.20, 0.40)
@@ -200,6 +203,17 @@ def test_exports_keep_undefined_numbers_empty() -> None:
         render(synth, "xlsx")
 
 
+def test_values_and_intervals_read_the_same_in_every_export() -> None:
+    f = planted("recognition", PRESENT)
+    assert value_with_ci(f) == "0.300 [0.200, 0.400]"
+    assert value_with_ci(planted("recognition", UNDEFINED)) == " undefined"
+    assert value_with_ci(planted("recognition", UNDEFINED), missing="-") == "- undefined"
+    assert interval_text(0.1, math.nan) == "undefined" and number(None) == "" and number(2.0, ".1f") == "2.0"
+    synth = Synthesis.from_findings([f, planted("recognition", PRESENT, model="n")])
+    assert side_by_side(synth)[0]["m"] == "0.300 [0.200, 0.400] present"
+    assert "| 0.300 | [0.200, 0.400] |" in to_markdown(synth)
+
+
 def test_empty_synthesis_says_how_to_fill_it() -> None:
     assert "platform run introspection preset=smoke" in format_table(Synthesis())
     assert "platform run introspection preset=smoke" in to_markdown(Synthesis())
@@ -210,7 +224,7 @@ def _study_run(tracker: Tracker, model: str, study: str, findings: list[Finding]
     tags = {TAG_INQUIRY: study.split("/")[0], TAG_MODEL: model, TAG_KIND: "study", TAG_STUDY: study}
     run_id = tracker.start(f"reflectlab/{study.split('/')[0]}", study, tags)
     with tracker.staging() as stage:
-        (stage / "findings.json").write_text(json.dumps([f.to_dict() for f in findings]))
+        (stage / FINDINGS_ARTIFACT).write_text(json.dumps([f.to_dict() for f in findings]))
         tracker.log_artifacts(run_id, stage)
     if status != "RUNNING":
         tracker.end(run_id, status)
