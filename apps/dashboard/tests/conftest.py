@@ -19,7 +19,16 @@ from pathlib import Path
 import pytest
 
 from reflectlab.core.testing import run_platform
-from reflectlab.core.tracking import PARENT, TAG_INQUIRY, TAG_KIND, TAG_MODEL, TAG_PRESET, TAG_STUDY, Tracker
+from reflectlab.core.tracking import (
+    FINDINGS_ARTIFACT,
+    PARENT,
+    TAG_INQUIRY,
+    TAG_KIND,
+    TAG_MODEL,
+    TAG_PRESET,
+    TAG_STUDY,
+    Tracker,
+)
 from reflectlab.dashboard.store import RESULTS_ENV
 
 MODEL = "smollm2-135m-instruct"
@@ -27,7 +36,7 @@ SECOND = "planted-model"
 
 
 def _study_run(tracker: Tracker, study: str, model: str = MODEL) -> str:
-    runs = tracker.runs(f"tags.`{TAG_STUDY}` = '{study}' and tags.`{TAG_MODEL}` = '{model}'")
+    runs = [r for r in tracker.study_runs() if r.data.tags.get(TAG_STUDY) == study and r.data.tags[TAG_MODEL] == model]
     assert runs, f"no {study} run for {model}"
     return str(runs[0].info.run_id)
 
@@ -43,17 +52,17 @@ def plant_second_model(tracker: Tracker, source: str, model: str = SECOND) -> st
     study = src.data.tags[TAG_STUDY]
     child = tracker.start(experiment, study, {**tags, TAG_KIND: "study", TAG_STUDY: study}, parent=parent)
     tracker.log_params(child, dict(src.data.params))
-    findings = tracker.read_json_artifact(source, "findings.json")
+    findings = tracker.read_json_artifact(source, FINDINGS_ARTIFACT)
     for rec in findings:
         rec["model"] = model
         if rec["metric"] == "detection_vs_random":  # a recognition effect this model "shows"
             rec.update(value=0.75, ci_low=0.5, ci_high=1.0, n=40)
     with tracker.staging() as stage:
-        samples_path = Path(tracker.client.download_artifacts(source, "samples.jsonl", str(stage)))
-        samples = [json.loads(line) for line in samples_path.read_text().splitlines()]
+        text = tracker.read_text_artifact(source, "samples.jsonl") or ""
+        samples = [json.loads(line) for line in text.splitlines()]
         samples[0]["verdict"] = "named" if samples[0]["verdict"] != "named" else "not named"
-        samples_path.write_text("".join(json.dumps(s) + "\n" for s in samples))
-        (stage / "findings.json").write_text(json.dumps(findings))
+        (stage / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+        (stage / FINDINGS_ARTIFACT).write_text(json.dumps(findings))
         tracker.log_artifacts(child, stage)
     tracker.end(child)
     tracker.end(parent)

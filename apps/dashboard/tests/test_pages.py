@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from reflectlab.core.synthesis import collect
-from reflectlab.core.tracking import TAG_KIND, TAG_STUDY, Tracker
+from reflectlab.core.tracking import TAG_STUDY, Tracker
 from reflectlab.dashboard import APP
 
 pytestmark = pytest.mark.slow  # the session store comes from a real smoke run of the embedded model
@@ -57,7 +57,7 @@ def assert_clean(at: AppTest) -> None:
 
 
 def study_run(results: Path, study: str, status: str = "FINISHED") -> Any:
-    runs = Tracker(results).runs(f"tags.`{TAG_KIND}` = 'study' and tags.`{TAG_STUDY}` = '{study}'")
+    runs = [r for r in Tracker(results).study_runs() if r.data.tags.get(TAG_STUDY) == study]
     return next(r for r in runs if r.info.status == status)
 
 

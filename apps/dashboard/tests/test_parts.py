@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -10,6 +11,16 @@ from typing import Any
 import pytest
 
 from reflectlab.core.findings import Finding
+from reflectlab.core.tracking import (
+    FINDINGS_ARTIFACT,
+    TAG_INQUIRY,
+    TAG_KIND,
+    TAG_MODEL,
+    TAG_PRESET,
+    TAG_STUDY,
+    WALL_SECONDS,
+    Tracker,
+)
 from reflectlab.dashboard import charts, samples
 from reflectlab.dashboard.store import RunInfo, Store, run_state
 
@@ -123,3 +134,34 @@ def test_a_store_that_does_not_exist_is_empty_and_stays_absent(tmp_path: Path, m
     assert store.artifacts("x") == [] and store.jsonl("x") == [] and store.run("x") is None
     assert not store.synthesis()
     assert not (tmp_path / "absent").exists()
+
+
+def test_the_store_reads_a_planted_run_through_the_tracker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    tracker = Tracker(tmp_path / "results")
+    tags = {TAG_INQUIRY: "intro", TAG_MODEL: "m", TAG_PRESET: "smoke"}
+    parent = tracker.start("reflectlab/intro", "intro", {**tags, TAG_KIND: "inquiry"})
+    tracker.log_params(parent, {"seed": "3"})
+    child = tracker.start("reflectlab/intro", "intro/a", {**tags, TAG_KIND: "study", TAG_STUDY: "intro/a"}, parent)
+    tracker.log_params(child, {"study.n": "40", "model.name": "m"})
+    with tracker.staging() as stage:
+        (stage / FINDINGS_ARTIFACT).write_text(json.dumps([finding(0.7, 0.6, 0.8).to_dict()]))
+        (stage / "samples.jsonl").write_text('{"item": 1}\nnot json\n[2]\n')
+        tracker.log_artifacts(child, stage)
+    for step, value in enumerate((0.5, 0.6)):
+        tracker.log_metrics(child, {"acc": value, "acc.ci_low": 0.0, WALL_SECONDS: 9.0}, step=step)
+    tracker.end(child)
+    tracker.end(parent)
+
+    store = Store(tmp_path / "results")
+    assert [r.run_id for r in store.parent_runs("intro")] == [parent] and store.parent_runs("other") == []
+    (study,) = store.study_runs(parent)
+    assert study.study == "intro/a" and study.parent_id == parent and study.seconds == 9.0
+    assert store.inquiries() == ["intro"] and store.run("0" * 32) is None
+    assert store.design(study) == {"study.n": "40", "study": "intro/a", "seed": "3"}
+    assert [f.value for f in store.findings(child)] == [0.7]
+    assert store.artifacts(child) == [FINDINGS_ARTIFACT, "samples.jsonl"]
+    assert store.jsonl(child) == [{"item": 1}, {"raw": "not json"}, {"value": [2]}]
+    assert store.artifact_bytes(child, "missing.png") is None
+    assert store.stepped_metrics(child) == {"acc": [(0, 0.5), (1, 0.6)]}
+    assert store.synthesis().models["m"].runs == {"x/s": child}

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from reflectlab.core.tracking import DEFAULT_RESULTS_DIR, quiet_mlflow
 from reflectlab.dashboard.store import RESULTS_ENV
 
 APP = Path(__file__).with_name("app.py")
@@ -53,7 +54,7 @@ def streamlit_command(host: str = LOOPBACK, port: int = 8501, *, open_browser: b
 
 
 def launch(
-    results_dir: str | Path = "reflectlab-results",
+    results_dir: str | Path = DEFAULT_RESULTS_DIR,
     host: str = LOOPBACK,
     port: int = 8501,
     *,
@@ -62,8 +63,7 @@ def launch(
     """Serve the dashboard until interrupted; returns Streamlit's exit code (0 after Ctrl+C)."""
     env = dict(os.environ)
     env[RESULTS_ENV] = str(Path(results_dir).expanduser().resolve())
-    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    env.setdefault("DO_NOT_TRACK", "true")
+    quiet_mlflow(env)
     where = env.get("MLFLOW_TRACKING_URI") or env[RESULTS_ENV]
     print(f"reflectlab dashboard on http://{host}:{port} over {where} (Ctrl+C stops it)", flush=True)
     proc = subprocess.Popen(streamlit_command(host, port, open_browser=open_browser), env=env)

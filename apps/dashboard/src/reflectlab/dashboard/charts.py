@@ -9,7 +9,7 @@ import altair as alt
 import pandas as pd
 
 from reflectlab.core.findings import Finding
-from reflectlab.core.synthesis import effect_interval, side_reading
+from reflectlab.core.synthesis import effect_interval, side_reading, value_with_ci
 
 VERDICT_COLORS = {"present": "#1a9850", "absent": "#7f7f7f", "inconclusive": "#f39c12"}
 
@@ -39,7 +39,7 @@ def map_rows(items: list[tuple[str, Finding]]) -> tuple[pd.DataFrame, list[tuple
                 "band_hi": f.margin,
                 "verdict": f.verdict,
                 "counts as": side_reading(f),
-                "value": f"{f.value:.3f} [{f.ci_low:.3f}, {f.ci_high:.3f}], n={f.n}",
+                "value": f"{value_with_ci(f)}, n={f.n}",
                 "control": f"{f.control} = {f.control_value:.3f}",
                 "hypothesis": f"{f.direction} than the control (margin {f.margin:g})",
             }

@@ -1,15 +1,14 @@
 """Read-only access to the MLflow store the ``platform`` CLI writes (no Streamlit here, so it is testable alone).
 
-The dashboard reads MLflow and nothing else: run tags and statuses, metrics (with their steps), and artifacts
-(``findings.json``, ``samples.jsonl``, PNG plots, ``error.txt``). A local store that does not exist yet is an
-empty store: it is never created by looking at it.
+The dashboard reads MLflow and nothing else, through the run-layout reader of :mod:`reflectlab.core.tracking`:
+run tags and statuses, metrics (with their steps), and artifacts (``findings.json``, ``samples.jsonl``, PNG
+plots, ``error.txt``). A local store that does not exist yet is an empty store: it is never created by looking at it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,24 +17,26 @@ from typing import Any
 from reflectlab.core.findings import Finding
 from reflectlab.core.synthesis import Synthesis, collect
 from reflectlab.core.tracking import (
+    DEFAULT_RESULTS_DIR,
     PARENT,
     TAG_INQUIRY,
     TAG_KIND,
     TAG_MODEL,
     TAG_PRESET,
     TAG_STUDY,
+    WALL_SECONDS,
+    WORK_TOKENS,
     Tracker,
     tracking_uri,
 )
 
-RESULTS_ENV = "REFLECTLAB_RESULTS_DIR"
-DEFAULT_RESULTS = "reflectlab-results"
+RESULTS_ENV = "REFLECTLAB_RESULTS_DIR"  # how `platform dashboard` tells the Streamlit process its results folder
 CI_SUFFIXES = (".ci_low", ".ci_high")
 
 
 def results_dir_from_env() -> Path:
     """The local results folder the dashboard shows (``$REFLECTLAB_RESULTS_DIR``, else ``./reflectlab-results``)."""
-    return Path(os.environ.get(RESULTS_ENV) or DEFAULT_RESULTS).expanduser().resolve()
+    return Path(os.environ.get(RESULTS_ENV) or DEFAULT_RESULTS_DIR).expanduser().resolve()
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class RunInfo:
 
     @property
     def seconds(self) -> float | None:
-        wall = self.metrics.get("wall_seconds")
+        wall = self.metrics.get(WALL_SECONDS)
         if wall is not None:
             return wall
         return (self.end_time - self.start_time) if self.end_time else None
@@ -163,41 +164,26 @@ class Store:
         return self._tracker
 
     # -------------------------------------------------------------------------------------------- runs
-    def _search(self, query: str) -> list[RunInfo]:
-        if not self.exists:
-            return []
-        return [_info(r) for r in self.tracker.runs(query, max_results=5000)]
-
     def parent_runs(self, inquiry: str | None = None) -> list[RunInfo]:
         """``platform run`` runs, newest first, optionally of one inquiry."""
-        query = f"tags.`{TAG_KIND}` = 'inquiry'"
-        if inquiry:
-            query += f" and tags.`{TAG_INQUIRY}` = '{inquiry}'"
-        return self._search(query)
+        if not self.exists:
+            return []
+        return [_info(r) for r in self.tracker.parent_runs(inquiry)]
 
     def study_runs(self, parent_id: str | None = None) -> list[RunInfo]:
         """Study runs (of one parent run, oldest first; else all of them, newest first)."""
-        query = f"tags.`{TAG_KIND}` = 'study'"
-        if parent_id:
-            query += f" and tags.`{PARENT}` = '{parent_id}'"
-            return sorted(self._search(query), key=lambda r: r.start_time)
-        return self._search(query)
+        if not self.exists:
+            return []
+        runs = [_info(r) for r in self.tracker.study_runs(parent_id)]
+        return sorted(runs, key=lambda r: r.start_time) if parent_id else runs
 
     def run(self, run_id: str) -> RunInfo | None:
-        if not self.exists:
-            return None
-        try:
-            return _info(self.tracker.client.get_run(run_id))
-        except Exception:
-            return None
+        run = self.tracker.run_by_id(run_id) if self.exists else None
+        return None if run is None else _info(run)
 
     def params(self, run_id: str) -> dict[str, str]:
-        if not self.exists:
-            return {}
-        try:
-            return dict(self.tracker.client.get_run(run_id).data.params)
-        except Exception:
-            return {}
+        run = self.tracker.run_by_id(run_id) if self.exists else None
+        return {} if run is None else dict(run.data.params)
 
     def design(self, study_run: RunInfo) -> dict[str, str]:
         """What fixes a study run's items: its study config and the seed (the model is left out), so two runs
@@ -213,38 +199,14 @@ class Store:
 
     # -------------------------------------------------------------------------------------------- contents
     def findings(self, run_id: str) -> list[Finding]:
-        records = self.tracker.read_json_artifact(run_id, "findings.json") if self.exists else None
-        return [Finding.from_dict(r) for r in records or []]
+        return self.tracker.findings(run_id) if self.exists else []
 
     def artifacts(self, run_id: str) -> list[str]:
         """Every artifact path of a run (recursively), sorted."""
-        if not self.exists:
-            return []
-        out: list[str] = []
-        pending = [""]
-        while pending:
-            folder = pending.pop()
-            try:
-                entries = self.tracker.client.list_artifacts(run_id, folder or None)
-            except Exception:
-                continue
-            for entry in entries:
-                (pending if entry.is_dir else out).append(entry.path)
-        return sorted(out)
+        return self.tracker.artifact_paths(run_id) if self.exists else []
 
     def artifact_bytes(self, run_id: str, path: str) -> bytes | None:
-        if not self.exists:
-            return None
-        import mlflow.artifacts
-
-        with tempfile.TemporaryDirectory(prefix="reflectlab-dash-") as tmp:
-            try:
-                local = mlflow.artifacts.download_artifacts(
-                    run_id=run_id, artifact_path=path, dst_path=tmp, tracking_uri=self.uri
-                )
-            except Exception:
-                return None
-            return Path(local).read_bytes()
+        return self.tracker.artifact_bytes(run_id, path) if self.exists else None
 
     def artifact_text(self, run_id: str, path: str) -> str | None:
         data = self.artifact_bytes(run_id, path)
@@ -273,10 +235,9 @@ class Store:
             return {}
         out: dict[str, list[tuple[int, float]]] = {}
         for key in sorted(run.metrics):
-            if key.endswith(CI_SUFFIXES) or key in ("wall_seconds", "model_work_tokens"):
+            if key.endswith(CI_SUFFIXES) or key in (WALL_SECONDS, WORK_TOKENS):
                 continue
-            history = self.tracker.client.get_metric_history(run_id, key)
-            points = sorted({(int(m.step), float(m.value)) for m in history})
+            points = self.tracker.metric_history(run_id, key)
             if len({s for s, _ in points}) > 1:
                 out[key] = points
         return out

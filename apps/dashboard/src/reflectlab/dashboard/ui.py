@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from reflectlab.core.findings import Finding
-from reflectlab.core.synthesis import Synthesis
+from reflectlab.core.synthesis import Synthesis, ci_text
 from reflectlab.core.tracking import tracking_uri
 from reflectlab.dashboard.store import RunInfo, RunState, Store, results_dir_from_env
 
@@ -168,16 +168,6 @@ def badge(word: str) -> str:
     """A verdict or state as coloured Markdown."""
     color = VERDICT_COLORS.get(word)
     return f":{color}[**{word}**]" if color else f"**{word}**"
-
-
-def fmt(x: float | None, spec: str = ".3f") -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
-
-
-def ci_text(f: Finding) -> str:
-    if math.isnan(f.ci_low) or math.isnan(f.ci_high):
-        return "undefined"
-    return f"[{f.ci_low:.3f}, {f.ci_high:.3f}]"
 
 
 def findings_frame(items: list[Finding]) -> list[dict[str, Any]]:

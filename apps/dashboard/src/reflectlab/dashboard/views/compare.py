@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 
 from reflectlab.core.findings import Finding
+from reflectlab.core.synthesis import interval_text, value_with_ci
 from reflectlab.dashboard import charts, samples, ui
 from reflectlab.dashboard.store import RunInfo
 
@@ -97,14 +98,12 @@ def _findings(label_a: str, fa: list[Finding], label_b: str, fb: list[Finding]) 
                 "primary": "★" if f.primary else "",
                 "study": f.study,
                 "metric": f.metric,
-                "A": f"{ui.fmt(f.value)} {ui.ci_text(f)}",
+                "A": value_with_ci(f, missing="-"),
                 "A verdict": f.verdict,
-                "B": f"{ui.fmt(g.value)} {ui.ci_text(g)}",
+                "B": value_with_ci(g, missing="-"),
                 "B verdict": g.verdict,
                 "B − A": None if math.isnan(diff) else round(diff, 4),
-                "≈95% CI of B − A": "undefined"
-                if math.isnan(half) or math.isnan(diff)
-                else f"[{diff - half:.3f}, {diff + half:.3f}]",
+                "≈95% CI of B − A": interval_text(diff - half, diff + half),
             }
         )
     if not table:
