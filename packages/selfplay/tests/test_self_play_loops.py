@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from reflectlab.core.config import build_config
+from reflectlab.core.config import ConfigValueError, FineTune, build_config
+from reflectlab.core.errors import UserError
 from reflectlab.core.inquiry import RunContext
 from reflectlab.core.models.spec import ModelSpec
 from reflectlab.core.registry import inquiries
@@ -28,6 +29,16 @@ def test_the_inquiry_is_registered_and_every_preset_builds() -> None:
     for preset in ("smoke", "quick", "full"):
         cfg = build_config(inquiry.config_class(), inquiry.presets(), [f"preset={preset}"])
         assert cfg.studies.skills.enabled
+    smoke = build_config(inquiry.config_class(), inquiry.presets(), ["preset=smoke"])
+    assert smoke.studies.post_completion.train.epochs == 1.0 and smoke.studies.post_completion.train.lora_r == 16
+
+
+def test_bad_values_are_refused_before_a_run_naming_the_key() -> None:
+    inquiry = inquiries.get("self-play")()
+    with pytest.raises(UserError, match=r"studies\.self_questioning\.trainer"):
+        build_config(inquiry.config_class(), inquiry.presets(), ["studies.self_questioning.trainer=ppo"])
+    with pytest.raises(ConfigValueError, match="responses"):
+        SelfJudgingConfig(responses=1)
 
 
 def test_self_judging_runs_with_the_rl_scored_trainer(tiny_dir: Path, tmp_path: Path) -> None:
@@ -37,20 +48,24 @@ def test_self_judging_runs_with_the_rl_scored_trainer(tiny_dir: Path, tmp_path: 
     findings = {f.metric for f in SelfJudgingStudy().run(_ctx(tiny_dir, tmp_path), cfg)}
     assert {"judge_accuracy", "reward_truth_auroc", "order_swap_agreement", "intransitive_rate",
             "heldout_gain", "simulated.heldout_gain.s1"} <= findings  # fmt: skip
-    rows = [json.loads(x) for x in (tmp_path / "self_judging_samples.jsonl").read_text().splitlines()]
-    assert len(rows) == 2 * 2 * 3 and {r["round"] for r in rows} == {1, 2}
+    rows = [json.loads(x) for x in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * 2 * 3 and {r["extras"]["round"] for r in rows} == {1, 2}
+    assert {r["item"] for r in rows} == {0, 1, 2} and all(isinstance(r["verdict"], bool) for r in rows)
 
 
 def test_post_completion_trains_every_arm(tiny_dir: Path, tmp_path: Path) -> None:
     pytest.importorskip("reflectlab.training.rl")
-    cfg = PostCompletionConfig(n_train=4, samples_per_problem=2, n_heldout=4, answer_tokens=4, epochs=1.0,
-                               rl_arm=True, rl_samples=2, span_tokens=4, n_bootstrap=50)  # fmt: skip
+    cfg = PostCompletionConfig(n_train=4, samples_per_problem=2, n_heldout=4, answer_tokens=4,
+                               train=FineTune(epochs=1.0), rl_arm=True, rl_samples=2, span_tokens=4, n_bootstrap=50)  # fmt: skip
     findings = {f.metric: f for f in PostCompletionStudy().run(_ctx(tiny_dir, tmp_path), cfg)}
     assert {"accuracy_gain", "accuracy_gain.rl", "self_reward_auroc.post-completion", "self_reward_auroc.answer-only",
             "self_reward_auroc.post-completion+rl", "self_reward_brier_skill.post-completion"} <= set(findings)  # fmt: skip
     tokens = findings["accuracy_gain"].details["mean_answer_tokens"]
     assert set(tokens) == {"answer-only", "post-completion", "post-completion+rl"}
     assert all(v <= 4 for v in tokens.values())  # equal inference budget, the span never generated
+    assert {p.name for p in (tmp_path / "adapters").iterdir()} == {"answer-only", "post-completion"}
+    rows = [json.loads(x) for x in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    assert {r["arm"] for r in rows} == {"answer-only", "post-completion", "post-completion+rl"}
 
 
 def test_self_questioning_runs_both_updates(tiny_dir: Path, tmp_path: Path) -> None:
@@ -64,7 +79,7 @@ def test_self_questioning_runs_both_updates(tiny_dir: Path, tmp_path: Path) -> N
         out.mkdir()
         findings = {f.metric for f in SelfQuestioningStudy().run(_ctx(tiny_dir, out), cfg)}
         assert {"majority_precision", "heldout_gain", "simulated.majority_precision"} <= findings
-        rows = (out / "self_questioning_samples.jsonl").read_text().splitlines()
+        rows = (out / "samples.jsonl").read_text().splitlines()
         assert len(rows) == 2 * 3
 
 

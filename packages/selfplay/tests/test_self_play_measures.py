@@ -67,7 +67,7 @@ def _arm(rng: np.random.Generator, accuracy: float, informative: bool) -> ArmRes
 def test_an_informative_self_reward_is_found_and_an_uninformative_one_is_not() -> None:
     rng = np.random.default_rng(1)
     arms = {"answer-only": _arm(rng, 0.5, informative=False), "post-completion": _arm(rng, 0.5, informative=True)}
-    f = _by_metric(measure_pcl(arms, model="planted", seed=0, n_bootstrap=300, margin=0.05, bins=5))
+    f = _by_metric(measure_pcl(arms, seed=0, n_bootstrap=300, margin=0.05, bins=5))
     assert f["self_reward_auroc.post-completion"].verdict == "present"
     assert f["self_reward_auroc.answer-only"].verdict != "present"
     assert f["self_reward_brier_skill.post-completion"].verdict == "present"
@@ -126,14 +126,14 @@ def test_skill_arms_with_a_planted_gain_and_a_judge_of_known_quality() -> None:
     helped = np.maximum(none, (rng.random(N) < 0.3).astype(float))
     truth = rng.random(N) < 0.4
     informative = SkillsRecord(p_yes=list(np.where(truth, 0.8, 0.3) + rng.normal(0, 0.1, N)), truth=list(truth))
-    f = _by_metric(measure_skills({"none": none, "last": none.copy(), "replay": helped}, informative, 0,
-                                  model="planted", seed=0, n_bootstrap=300, margin=0.05))  # fmt: skip
+    f = _by_metric(measure_skills({"none": none, "last": none.copy(), "replay": helped}, informative, 0, seed=0,
+                                  n_bootstrap=300, margin=0.05))  # fmt: skip
     assert f["replay_minus_none"].verdict == "present"
     assert f["last_minus_none"].verdict == "absent"  # identical arms
     assert f["judge_auroc"].verdict == "present"
     blind_judge = SkillsRecord(p_yes=list(rng.random(N) * 0.2 + 0.7), truth=list(truth))  # says yes to everything
-    g = _by_metric(measure_skills({"none": none, "last": none, "replay": none}, blind_judge, 0, model="planted",
-                                  seed=0, n_bootstrap=300, margin=0.05))  # fmt: skip
+    g = _by_metric(measure_skills({"none": none, "last": none, "replay": none}, blind_judge, 0, seed=0,
+                                  n_bootstrap=300, margin=0.05))  # fmt: skip
     assert g["judge_auroc"].verdict != "present"
     assert g["judge_overcredit"].verdict == "present"
     assert g["replay_minus_none"].verdict == "absent"

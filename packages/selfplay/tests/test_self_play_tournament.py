@@ -9,15 +9,18 @@ from reflectlab.core.findings import Finding
 from reflectlab.selfplay.self_play.self_judging import SelfJudgingConfig, measure_real, measure_simulated, simulate
 from reflectlab.selfplay.self_play.tournament import (
     GroupJudgement,
+    RoundReport,
     bt_expected_accuracy,
     bt_judgement,
     report_round,
 )
 
 
-def _planted_round(strength: float, bias: float, n_groups: int = 400, seed: int = 0):  # type: ignore[no-untyped-def]
+def _planted_round(strength: float, bias: float, n_groups: int = 400, seed: int = 0) -> RoundReport:
     rng = np.random.default_rng(seed)
-    groups, correct, rewards = [], [], []
+    groups: list[GroupJudgement] = []
+    correct: list[list[bool]] = []
+    rewards: list[np.ndarray] = []
     for _ in range(n_groups):
         y = rng.random(4) < 0.5
         g = bt_judgement(y, [10, 12, 14, 16], strength=strength, position_bias=bias, rng=rng)
@@ -41,16 +44,14 @@ def test_a_judge_without_skill_is_not_called_accurate() -> None:
     report = _planted_round(0.0, 0.0, n_groups=200)
     findings = {
         f.metric: f
-        for f in measure_real(
-            [report], np.zeros(20), np.zeros(20), [0.0, 0.0], model="planted", seed=0, n_bootstrap=300, margin=0.05
-        )
+        for f in measure_real([report], np.zeros(20), np.zeros(20), [0.0, 0.0], seed=0, n_bootstrap=300, margin=0.05)
     }
     assert findings["judge_accuracy"].verdict != "present"
     assert findings["reward_truth_auroc"].verdict != "present"
     assert findings["heldout_gain"].verdict == "absent"  # no change on any item
     skilled = _planted_round(3.0, 0.0, n_groups=200)
-    good = {f.metric: f for f in measure_real([skilled], np.zeros(20), np.ones(20), [0.0, 1.0], model="planted",
-                                              seed=0, n_bootstrap=300, margin=0.05)}  # fmt: skip
+    good = {f.metric: f for f in measure_real([skilled], np.zeros(20), np.ones(20), [0.0, 1.0], seed=0, n_bootstrap=300,
+                                              margin=0.05)}  # fmt: skip
     assert good["judge_accuracy"].verdict == "present"
     assert good["reward_truth_auroc"].verdict == "present"
     assert good["heldout_gain"].verdict == "present"

@@ -1,20 +1,26 @@
-"""Pieces the self-play studies share: arithmetic items behind a ground truth, greedy held-out accuracy, the
-trainer settings they pass on, and the label every simulated finding carries."""
+"""Pieces the self-play studies share: arithmetic items behind a ground truth, greedy held-out accuracy, the prompt
+size a plan reads off them, the ``rl-scored`` update, the per-round plot, and the label of every simulated finding."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from reflectlab.core.cache import content_key
+from reflectlab.core.inquiry import RunContext
 from reflectlab.core.models.base import Model, SamplingParams
+from reflectlab.core.plan import PlanContext
+from reflectlab.core.plots import pyplot, save_figure
 from reflectlab.evals.tasks.arithmetic import Problem, generate_problems
 from reflectlab.evals.verifiers import ExactMatch
 from reflectlab.selfplay.self_play.truth import Blind, GroundTruth
 
 #: Put in the ``details`` of every finding that comes from a simulated arm, and in its metric name.
 SIMULATION = "simulation"
+
+#: What an ``rl-scored`` update learns from: a prompt (chat), completions sampled beforehand, one reward each.
+Group = tuple[list[dict[str, str]], list[str], list[float]]
 
 
 def arithmetic_truth(problems: list[Problem]) -> GroundTruth[Problem]:
@@ -33,28 +39,45 @@ def split_problems(
     return heldout, [p for p in drawn if p.id not in exclude][:n_train]
 
 
+def heldout_prompt_tokens(ctx: PlanContext, n_heldout: int, *, digits: int, ops: str) -> float:
+    """Mean prompt tokens of the held-out problems ``run`` asks (the first 16 of them), as the subject renders them."""
+    heldout, _ = split_problems(n_heldout, 0, seed=ctx.seed, digits=digits, ops=ops)
+    items = arithmetic_truth(heldout[:16]).blind()
+    return ctx.count(ctx.subject, [i.messages() for i in items]) / max(1, len(items))
+
+
 def greedy_answers(model: Model, items: list[Blind], tokens: int, desc: str = "held-out") -> list[str]:
     gens = model.generate([i.messages() for i in items], SamplingParams(max_new_tokens=tokens), desc=desc)
     return [g.text for g in gens]
 
 
-def rl_scored() -> tuple[Any, Any]:
-    """The ``rl-scored`` trainer from the registry and the module that defines its ``ScoredGroup`` and
-    ``RLSettings`` (reached through the trainer, so this package needs no import of ``reflectlab.training``)."""
+def rl_update(ctx: RunContext, model: Model, groups: Sequence[Group], tag: str, **settings: Any) -> Model:
+    """One pass of the ``rl-scored`` trainer over ``groups``, continuing ``model``; returns the updated model.
+
+    ``settings`` are the trainer's settings (``steps``, ``learning_rate``, ``lora_r``, ``seed`` ...). The trainer
+    comes from ``reflectlab-training``, this package's optional ``training`` extra: the registry names the package
+    to install when it is missing, and only then is its module imported for the group and settings types. The
+    trainer keys its own reuse by content but has no keyed folder mode, so the folder name carries the inputs' key
+    (a repeat reuses its output; other inputs never overwrite it)."""
     from reflectlab.core.registry import trainers
 
-    train = trainers.get("rl-scored")
-    return train, importlib.import_module(train.__module__)
+    trainer = trainers.get("rl-scored")
+    from reflectlab.training.rl import RLSettings, ScoredGroup
+
+    scored = [ScoredGroup(chat=chat, completions=completions, rewards=rewards) for chat, completions, rewards in groups]
+    rl_settings = RLSettings(**settings)
+    key = content_key(ctx.study, tag, model.fingerprint, list(groups), repr(rl_settings))[:16]
+
+    def sink(metrics: dict[str, float], step: int) -> None:
+        ctx.log_metrics({f"{tag}/{k}": v for k, v in metrics.items()}, step=step)
+
+    result = trainer.train(model.spec, scored, rl_settings, ctx.persistent_dir("rl-scored", f"{tag}-{key}"), sink)
+    return ctx.model(result.spec)
 
 
 def plot_rounds(path: Path, curves: dict[str, Sequence[float | None]], title: str, first_round: int = 1) -> None:
     """One line per truth-tracking measure over rounds (missing values are gaps), saved as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = pyplot().subplots(figsize=(7, 4.5))
     for name, values in curves.items():
         ys = [float("nan") if v is None else float(v) for v in values]
         ax.plot(range(first_round, first_round + len(ys)), ys, marker="o", label=name)
@@ -62,6 +85,4 @@ def plot_rounds(path: Path, curves: dict[str, Sequence[float | None]], title: st
     ax.set_ylim(-0.05, 1.05)
     ax.legend(fontsize=7)
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)

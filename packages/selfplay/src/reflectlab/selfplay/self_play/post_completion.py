@@ -1,4 +1,4 @@
-"""Study ``self-play/post-completion`` (PCL, RESEARCH.md §4.2): learn to evaluate one's own answer *after* it, so
+"""Study ``self-play/post_completion`` (PCL, RESEARCH.md §4.2): learn to evaluate one's own answer *after* it, so
 that the evaluation costs nothing at inference.
 
 Training data: the model's own sampled answers to arithmetic problems (``samples_per_problem`` each). Two arms are
@@ -24,19 +24,23 @@ from typing import Any
 
 import numpy as np
 
-from reflectlab.core.cache import content_key
-from reflectlab.core.config import StudyConfig
+from reflectlab.core.config import FineTune, StudyConfig, fine_tune, option, require
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
 from reflectlab.core.models.base import Model, SamplingParams
 from reflectlab.core.plan import PlanContext, Work
 from reflectlab.core.stats import auroc, auroc_ci, mean_ci, paired_diff_ci
 from reflectlab.evals.tasks.arithmetic import Problem
-from reflectlab.selfplay.self_play.common import arithmetic_truth, rl_scored, split_problems
+from reflectlab.selfplay.self_play.common import (
+    Group,
+    arithmetic_truth,
+    heldout_prompt_tokens,
+    rl_update,
+    split_problems,
+)
 from reflectlab.selfplay.self_play.tournament import sigmoid
 from reflectlab.selfplay.self_play.truth import Blind, GroundTruth
 
-STUDY = "self-play/post-completion"
 STOP = "<evaluation>"
 SPANS = {
     1: "<evaluation>The answer is correct.</evaluation><reward>1</reward>",
@@ -49,23 +53,24 @@ _REWARD = re.compile(r"<reward>\s*(-?\d+(?:\.\d+)?)\s*</reward>")
 
 @dataclass
 class PostCompletionConfig(StudyConfig):
-    n_train: int = 32
-    samples_per_problem: int = 2
-    n_heldout: int = 48
-    digits: int = 1
-    ops: str = "+-*"
-    answer_tokens: int = 24
-    sample_temperature: float = 0.8
-    epochs: float = 1.5
-    lora_r: int = 16
-    learning_rate: float = 2e-4
-    batch_size: int = 8
-    calibration_bins: int = 5
-    rl_arm: bool = False  # PCL's RL stage after the span SFT, through the rl-scored trainer
-    rl_samples: int = 4  # completions (answer and span) per training problem
-    rl_learning_rate: float = 2e-5
-    span_tokens: int = 24  # room for the evaluation span when sampling for RL
-    margin: float = 0.05
+    n_train: int = option(32, "Training problems the model answers itself.")
+    samples_per_problem: int = option(2, "Own answers sampled per training problem.")
+    n_heldout: int = option(48, "Held-out problems every arm answers (never trained on).")
+    digits: int = option(1, "Digits per operand of the arithmetic problems.")
+    ops: str = option("+-*", "Operators the arithmetic problems draw from.")
+    answer_tokens: int = option(24, "Longest answer, in tokens (the same budget for every arm).")
+    sample_temperature: float = option(0.8, "Sampling temperature of the training answers.")
+    train: FineTune = fine_tune(epochs=1.5, lora_r=16, learning_rate=2e-4, batch_size=8)  # noqa: RUF009 (a field specifier)
+    calibration_bins: int = option(5, "Equal-width bins of the expected calibration error.")
+    rl_arm: bool = option(False, "Add PCL's RL stage after the span SFT, through the rl-scored trainer.")
+    rl_samples: int = option(4, "RL stage: completions (answer and span) sampled per training problem.")
+    rl_learning_rate: float = option(2e-5, "RL stage: learning rate of the rl-scored update (LoRA rank: train.lora_r).")
+    span_tokens: int = option(24, "RL stage: room for the evaluation span when sampling, in tokens.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.calibration_bins >= 1, "calibration_bins", "must be at least 1")
+        require(not self.rl_arm or self.rl_samples >= 2, "rl_samples", "needs at least 2 (a group compares them)")
 
 
 def consistency_reward(predicted: float, true: float) -> float:
@@ -124,10 +129,10 @@ class ArmResult:
     tokens: np.ndarray
 
 
-def measure(arms: dict[str, ArmResult], *, model: str, seed: int, n_bootstrap: int, margin: float, bins: int,
+def measure(arms: dict[str, ArmResult], *, seed: int, n_bootstrap: int, margin: float, bins: int,
             base_accuracy: float | None = None) -> list[Finding]:  # fmt: skip
     """Findings from both arms' held-out results (separate from model work, for planted tests)."""
-    common: dict[str, Any] = {"study": STUDY, "side": "self-signal", "model": model, "margin": margin}
+    common: dict[str, Any] = {"margin": margin}
     b = n_bootstrap
     pcl, plain = arms["post-completion"], arms["answer-only"]
     findings = [
@@ -171,15 +176,13 @@ def measure(arms: dict[str, ArmResult], *, model: str, seed: int, n_bootstrap: i
     return findings
 
 
-class PostCompletionStudy(Study):
-    name = "post-completion"
+class PostCompletionStudy(Study[PostCompletionConfig]):
     side = "self-signal"
     description = "PCL: a self-evaluation span after the answer; accuracy at equal cost and self-reward vs truth"
 
-    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
+    def plan(self, cfg: PostCompletionConfig, ctx: PlanContext) -> Work:
         m = ctx.subject
-        heldout, _ = split_problems(cfg.n_heldout, 0, seed=ctx.seed, digits=cfg.digits, ops=cfg.ops)
-        per_prompt = ctx.count(m, [p.messages() for p in heldout[:16]]) / max(1, min(16, len(heldout)))
+        per_prompt = heldout_prompt_tokens(ctx, cfg.n_heldout, digits=cfg.digits, ops=cfg.ops)
         span = ctx.count(m, [SPANS[0]]) + 2
         work = Work()
         n_samples = cfg.n_train * cfg.samples_per_problem
@@ -188,7 +191,7 @@ class PostCompletionStudy(Study):
         scored = cfg.answer_tokens + span  # the answer and its span, after the question
         work.forward(m, int(2 * 2 * cfg.n_heldout * (per_prompt + scored)), scored=2 * 2 * cfg.n_heldout * scored)
         chat = per_prompt + cfg.answer_tokens
-        work.train(m, int(cfg.epochs * n_samples * (2 * chat + span)), runs=2)
+        work.train(m, int(cfg.train.epochs * n_samples * (2 * chat + span)), runs=2)
         if cfg.rl_arm:
             n_rl = cfg.n_train * cfg.rl_samples
             work.generate(m, n_rl, int(n_rl * per_prompt), cfg.answer_tokens + cfg.span_tokens)
@@ -197,10 +200,7 @@ class PostCompletionStudy(Study):
             work.forward(m, int(2 * cfg.n_heldout * (per_prompt + scored)), scored=2 * cfg.n_heldout * scored)
         return work
 
-    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
-        from reflectlab.core.registry import trainers
-
-        train_sft = trainers.get("sft")
+    def run(self, ctx: RunContext, cfg: PostCompletionConfig) -> list[Finding]:
         heldout, train = split_problems(cfg.n_heldout, cfg.n_train, seed=ctx.seed, digits=cfg.digits, ops=cfg.ops)
         base = ctx.model()
         task_reward = arithmetic_truth(train)  # the anchor's rule-based reward, on training problems only
@@ -210,8 +210,6 @@ class PostCompletionStudy(Study):
         sampled = [g.text.strip() for g in base.generate([i.messages() for i in train_items], params, seeds=seeds,
                                                          desc="sample answers")]  # fmt: skip
         rewards = [int(r) for r in task_reward.correct([i.id for i in train_items], sampled)]
-        settings = {"epochs": float(cfg.epochs), "lora_r": int(cfg.lora_r), "learning_rate": float(cfg.learning_rate),
-                    "batch_size": int(cfg.batch_size), "seed": ctx.seed}  # fmt: skip
         examples = {
             "answer-only": [[*i.messages(), {"role": "assistant", "content": a}]
                             for i, a in zip(train_items, sampled, strict=True)],
@@ -230,42 +228,39 @@ class PostCompletionStudy(Study):
             if arm == RL_ARM:  # continues the post-completion arm, trained just before it
                 model = self._rl_stage(ctx, cfg, model, task_reward)
             else:
-                key = content_key(STUDY, arm, base.fingerprint, examples[arm], settings)[:16]
-                out = ctx.persistent_dir(f"post-completion-{arm}-{key}")
-                model = ctx.model(train_sft(base.spec, examples[arm], settings, out).spec)
+                model = ctx.fine_tune(examples[arm], cfg.train, arm)
             texts, tokens = answer(model, blind, cfg.answer_tokens)
             predicted = predicted_reward(model, blind, texts)
             correct = np.array(truth.correct(ids, texts), dtype=float)
             arms[arm] = ArmResult(correct, predicted, np.array(tokens, dtype=float))
             ctx.log_metrics({f"{arm}.accuracy": float(correct.mean()), f"{arm}.mean_answer_tokens": float(np.mean(tokens)),
                              f"{arm}.self_reward_auroc": auroc(predicted, correct.astype(int))})  # fmt: skip
-            samples += [{"arm": arm, "prompt": i.question, "output": t, "predicted_reward": float(p), "correct": bool(c)}
-                        for i, t, p, c in zip(blind, texts, predicted, correct, strict=True)]  # fmt: skip
+            samples += [{"unit": i.id, "arm": arm, "prompt": i.question, "output": t, "score": float(p),
+                         "verdict": bool(c)} for i, t, p, c in zip(blind, texts, predicted, correct, strict=True)]  # fmt: skip
         ctx.log_metrics({"base_accuracy": base_accuracy, "train_reward_rate": float(np.mean(rewards))})
-        ctx.log_samples(samples, name="post_completion_samples.jsonl")
-        return measure(arms, model=base.name, seed=ctx.seed, n_bootstrap=int(cfg.n_bootstrap), margin=cfg.margin,
-                       bins=int(cfg.calibration_bins), base_accuracy=base_accuracy)  # fmt: skip
+        ctx.log_samples(samples)
+        return measure(arms, seed=ctx.seed, n_bootstrap=cfg.n_bootstrap, margin=cfg.margin,
+                       bins=cfg.calibration_bins, base_accuracy=base_accuracy)  # fmt: skip
 
-    def _rl_stage(self, ctx: RunContext, cfg: Any, model: Model, task_reward: GroundTruth[Problem]) -> Model:
+    def _rl_stage(
+        self, ctx: RunContext, cfg: PostCompletionConfig, model: Model, task_reward: GroundTruth[Problem]
+    ) -> Model:
         """PCL's RL stage on the span-trained model: sample answers with their spans on the training problems, reward
         them with :func:`rl_reward`, and take one ``rl-scored`` pass."""
-        train, rl = rl_scored()
         items = task_reward.blind()
         params = SamplingParams(max_new_tokens=cfg.answer_tokens + cfg.span_tokens, temperature=1.0)
-        k = int(cfg.rl_samples)
+        k = cfg.rl_samples
         gens = model.generate([i.messages() for i in items for _ in range(k)], params,
                               seeds=[ctx.seed * 1000 + j for _ in items for j in range(k)], desc="rl samples")  # fmt: skip
         texts = [g.text for g in gens]
         answers = [t.split(STOP)[0] for t in texts]
         correct = task_reward.correct([i.id for i in items for _ in range(k)], answers)
-        groups = [
-            rl.ScoredGroup(chat=i.messages(), completions=texts[n * k : (n + 1) * k],
-                           rewards=[rl_reward(c, t) for c, t in zip(correct[n * k : (n + 1) * k], texts[n * k : (n + 1) * k], strict=True)])
+        groups: list[Group] = [
+            (i.messages(), texts[n * k : (n + 1) * k],
+             [rl_reward(c, t) for c, t in zip(correct[n * k : (n + 1) * k], texts[n * k : (n + 1) * k], strict=True)])
             for n, i in enumerate(items)
         ]  # fmt: skip
-        settings = rl.RLSettings(steps=math.ceil(len(groups) / 4), prompts_per_step=4, num_generations=k,
-                                 learning_rate=float(cfg.rl_learning_rate), lora_r=int(cfg.lora_r), seed=ctx.seed)  # fmt: skip
-        key = content_key(STUDY, RL_ARM, model.fingerprint, [(g.completions, g.rewards) for g in groups],
-                          repr(settings))[:16]  # fmt: skip
-        ctx.log_metrics({"rl.mean_reward": float(np.mean([r for g in groups for r in g.rewards]))})
-        return ctx.model(train(model.spec, groups, settings, ctx.persistent_dir(f"post-completion-rl-{key}")).spec)
+        ctx.log_metrics({"rl.mean_reward": float(np.mean([r for _, _, rewards in groups for r in rewards]))})
+        return rl_update(ctx, model, groups, "rl", steps=math.ceil(len(groups) / 4), prompts_per_step=4,
+                         num_generations=k, learning_rate=cfg.rl_learning_rate, lora_r=cfg.train.lora_r,
+                         seed=ctx.seed)  # fmt: skip

@@ -1,4 +1,4 @@
-"""Study ``self-play/self-judging`` (SERL, RESEARCH.md §4.1): the model rewards itself by judging its own answers.
+"""Study ``self-play/self_judging`` (SERL, RESEARCH.md §4.1): the model rewards itself by judging its own answers.
 
 Each round: the actor samples ``responses`` answers per prompt (arithmetic, so a truth exists); the same model
 judges every pair in both orders (:class:`~reflectlab.evals.verifiers.ModelJudge`); the actor's reward is its
@@ -16,25 +16,26 @@ loop does when the judge's quality is known.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from reflectlab.core.cache import content_key
-from reflectlab.core.config import StudyConfig
+from reflectlab.core.config import StudyConfig, option, require
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
-from reflectlab.core.models.base import Model, SamplingParams
+from reflectlab.core.models.base import Model, SamplingParams, user
 from reflectlab.core.plan import PlanContext, Work
 from reflectlab.core.stats import accuracy_ci, auroc_ci, mean_ci, paired_diff_ci
 from reflectlab.evals.verifiers.judge import PAIRWISE_TEMPLATE, ModelJudge
 from reflectlab.selfplay.self_play.common import (
     SIMULATION,
+    Group,
     arithmetic_truth,
     greedy_answers,
+    heldout_prompt_tokens,
     plot_rounds,
-    rl_scored,
+    rl_update,
     split_problems,
 )
 from reflectlab.selfplay.self_play.tournament import (
@@ -47,33 +48,37 @@ from reflectlab.selfplay.self_play.tournament import (
 )
 from reflectlab.selfplay.self_play.truth import Blind
 
-STUDY = "self-play/self-judging"
-
 
 @dataclass
 class SelfJudgingConfig(StudyConfig):
-    real: bool = True  # the loop on the model under study (needs the rl-scored trainer)
-    rounds: int = 3
-    n_prompts: int = 8  # prompts per round
-    responses: int = 3  # answers per prompt (a GRPO group); every pair is judged in both orders
-    n_heldout: int = 48
-    digits: int = 1
-    ops: str = "+-*"
-    answer_tokens: int = 24
-    temperature: float = 1.0
-    length_penalty: float = 0.1  # reward lost per max_tokens of length above the group's median
-    judge_groups: int = 8  # judge prompts (pair x order) trained on per round, drawn at random
-    learning_rate: float = 2e-5
-    prompts_per_step: int = 4  # groups per optimizer step
-    lora_r: int = 16
-    simulate: bool = True
-    sim_strengths: list[float] = field(default_factory=lambda: [0.5, 2.0])  # Bradley-Terry judge strength
-    sim_position_bias: float = 0.5  # log-odds bonus of the answer shown first
-    sim_rounds: int = 10
-    sim_prompts: int = 32
-    sim_replicates: int = 40
-    sim_learning_rate: float = 2.0
-    margin: float = 0.05
+    real: bool = option(True, "Run the loop on the model under study (needs the rl-scored trainer).")
+    rounds: int = option(3, "Rounds of sampling, judging and updating.")
+    n_prompts: int = option(8, "Fresh arithmetic prompts per round.")
+    responses: int = option(3, "Answers per prompt (a GRPO group); every pair is judged in both orders.")
+    n_heldout: int = option(48, "Fixed held-out problems, answered greedily before the loop and after each round.")
+    digits: int = option(1, "Digits per operand of the arithmetic problems.")
+    ops: str = option("+-*", "Operators the arithmetic problems draw from.")
+    answer_tokens: int = option(24, "Longest answer, in tokens.")
+    temperature: float = option(1.0, "Sampling temperature of the actor's answers.")
+    length_penalty: float = option(0.1, "Reward lost per answer_tokens of length above the group's median.")
+    judge_groups: int = option(8, "Judge prompts (pair x order) trained on per round, drawn at random.")
+    learning_rate: float = option(2e-5, "Learning rate of the rl-scored update.")
+    prompts_per_step: int = option(4, "Groups per optimizer step of the rl-scored update.")
+    lora_r: int = option(16, "LoRA rank of the rl-scored update.")
+    simulate: bool = option(True, "Run the simulated arm beside the real loop (numpy only).")
+    sim_strengths: list[float] = option(  # noqa: RUF009 (a field specifier)
+        help="Bradley-Terry strengths of the simulated judges, one arm each.", factory=lambda: [0.5, 2.0]
+    )
+    sim_position_bias: float = option(0.5, "Log-odds bonus of the answer the simulated judge sees first.")
+    sim_rounds: int = option(10, "Rounds of the simulated loop.")
+    sim_prompts: int = option(32, "Prompts per simulated round.")
+    sim_replicates: int = option(40, "Independent runs of the simulated loop per judge strength.")
+    sim_learning_rate: float = option(2.0, "Step size of the simulated policy's ability parameter.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.responses >= 2, "responses", "needs at least 2 (a group compares its answers)")
+        require(self.prompts_per_step >= 1, "prompts_per_step", "must be at least 1")
 
 
 @dataclass
@@ -85,28 +90,27 @@ class PlayedRound:
     groups: list[GroupJudgement]
     actor_rewards: list[np.ndarray]
 
-    def training_groups(self, scored_group: Any, n_judge: int, seed: int) -> list[Any]:
+    def training_groups(self, n_judge: int, seed: int) -> list[Group]:
         """Actor groups (each prompt's answers with their rewards) and ``n_judge`` judge groups (a judge prompt
         with the completions "A" and "B", rewarded by agreement with the aggregated ranking)."""
-        out = [
-            scored_group(chat=p.messages(), completions=list(a), rewards=[float(r) for r in rw])
+        out: list[Group] = [
+            (p.messages(), list(a), [float(r) for r in rw])
             for p, a, rw in zip(self.prompts, self.answers, self.actor_rewards, strict=True)
         ]
-        judge: list[Any] = []
+        judge: list[Group] = []
         for p, a, g in zip(self.prompts, self.answers, self.groups, strict=True):
             for (i, j), rw in zip(g.pairs, g.judge_rewards(), strict=True):
                 for first, second, r_first in ((i, j, rw[0]), (j, i, rw[1])):
                     text = PAIRWISE_TEMPLATE.format(question=p.question, first=a[first], second=a[second])
-                    judge.append(scored_group(chat=[{"role": "user", "content": text}], completions=["A", "B"],
-                                              rewards=[float(r_first), float(1.0 - r_first)]))  # fmt: skip
+                    judge.append((user(text), ["A", "B"], [float(r_first), float(1.0 - r_first)]))
         rng = np.random.default_rng(seed)
         keep = sorted(rng.permutation(len(judge))[: max(0, n_judge)].tolist())
         return out + [judge[i] for i in keep]
 
 
-def play_round(model: Model, prompts: list[Blind], cfg: Any, seed: int) -> PlayedRound:
+def play_round(model: Model, prompts: list[Blind], cfg: SelfJudgingConfig, seed: int) -> PlayedRound:
     """Sample, judge every pair both ways, and compute the actor's rewards; no gold answer is available here."""
-    k = int(cfg.responses)
+    k = cfg.responses
     params = SamplingParams(max_new_tokens=cfg.answer_tokens, temperature=cfg.temperature)
     chats = [p.messages() for p in prompts for _ in range(k)]
     seeds = [seed * 1000 + j for _ in prompts for j in range(k)]
@@ -130,13 +134,13 @@ def play_round(model: Model, prompts: list[Blind], cfg: Any, seed: int) -> Playe
     return PlayedRound(prompts, answers, groups, rewards)
 
 
-def simulate(cfg: Any, strength: float, seed: int) -> tuple[list[list[RoundReport]], np.ndarray]:
+def simulate(cfg: SelfJudgingConfig, strength: float, seed: int) -> tuple[list[list[RoundReport]], np.ndarray]:
     """Replicates of the loop with a Bradley-Terry judge and a one-parameter policy (P(correct) =
     sigmoid(theta + difficulty of the prompt)), updated with the GRPO advantage of the self-made reward.
     Returns the per-round reports of each replicate and the true held-out accuracy (replicate x round 0..T)."""
     reports: list[list[RoundReport]] = []
     accuracy = np.zeros((cfg.sim_replicates, cfg.sim_rounds + 1))
-    k = int(cfg.responses)
+    k = cfg.responses
     for rep in range(cfg.sim_replicates):
         rng = np.random.default_rng([seed, rep, int(strength * 1000)])
         theta = 0.0
@@ -182,10 +186,10 @@ def _per_round(reports: list[RoundReport]) -> dict[str, list[float | None]]:
 
 def measure_real(
     reports: list[RoundReport], base_correct: np.ndarray, final_correct: np.ndarray, heldout_per_round: list[float],
-    *, model: str, seed: int, n_bootstrap: int, margin: float,
+    *, seed: int, n_bootstrap: int, margin: float,
 ) -> list[Finding]:  # fmt: skip
     """Findings of the real loop from its per-round reports and held-out correctness (testable on planted data)."""
-    common: dict[str, Any] = {"study": STUDY, "side": "self-signal", "model": model, "margin": margin}
+    common: dict[str, Any] = {"margin": margin}
     b = n_bootstrap
     pooled = _pooled(reports)
     curves = {**_per_round(reports), "heldout_accuracy": heldout_per_round}
@@ -226,7 +230,11 @@ def measure_real(
 
 
 def measure_simulated(
-    results: dict[float, tuple[list[list[RoundReport]], np.ndarray]], cfg: Any, *, seed: int, n_bootstrap: int
+    results: dict[float, tuple[list[list[RoundReport]], np.ndarray]],
+    cfg: SelfJudgingConfig,
+    *,
+    seed: int,
+    n_bootstrap: int,
 ) -> list[Finding]:
     """Findings of the simulated arm, one set per judge strength, each labelled as simulation."""
     findings = []
@@ -234,7 +242,7 @@ def measure_simulated(
         tag = f"s{strength:g}"
         label = {SIMULATION: True, "judge": f"Bradley-Terry, strength {strength:g}, position bias "
                  f"{cfg.sim_position_bias:g}", "replicates": cfg.sim_replicates}  # fmt: skip
-        common: dict[str, Any] = {"study": STUDY, "side": "self-signal", "model": SIMULATION}
+        common: dict[str, Any] = {"model": SIMULATION}
         pooled = _pooled([r for rep in reports for r in rep])
         expected = bt_expected_accuracy(strength, cfg.sim_position_bias)
         findings += [
@@ -260,23 +268,21 @@ def measure_simulated(
     return findings
 
 
-class SelfJudgingStudy(Study):
-    name = "self-judging"
+class SelfJudgingStudy(Study[SelfJudgingConfig]):
     side = "self-signal"
     description = "SERL: actor and judge in one model; how well the self-made reward tracks the truth"
 
-    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
+    def plan(self, cfg: SelfJudgingConfig, ctx: PlanContext) -> Work:
         work = Work(note="the simulated arm is numpy only")
         if not cfg.real:
             return work
-        m, k = ctx.subject, int(cfg.responses)
-        heldout, _ = split_problems(cfg.n_heldout, 0, seed=ctx.seed, digits=cfg.digits, ops=cfg.ops)
-        per_prompt = ctx.count(m, [p.messages() for p in heldout[:16]]) / max(1, min(16, len(heldout)))
+        m, k = ctx.subject, cfg.responses
+        per_prompt = heldout_prompt_tokens(ctx, cfg.n_heldout, digits=cfg.digits, ops=cfg.ops)
         work.generate(m, (cfg.rounds + 1) * cfg.n_heldout, int((cfg.rounds + 1) * cfg.n_heldout * per_prompt),
                       cfg.answer_tokens)  # fmt: skip
         n = cfg.rounds * cfg.n_prompts
         work.generate(m, n * k, int(n * k * per_prompt), cfg.answer_tokens)
-        judge_prompt = ctx.count(m, [[{"role": "user", "content": PAIRWISE_TEMPLATE}]]) + per_prompt
+        judge_prompt = ctx.count(m, [user(PAIRWISE_TEMPLATE)]) + per_prompt
         judge_tokens = judge_prompt + 2 * cfg.answer_tokens
         work.forward(m, int(n * k * (k - 1) * judge_tokens))  # k(k-1)/2 pairs x 2 orders
         actor = n * k * (per_prompt + cfg.answer_tokens)
@@ -284,13 +290,12 @@ class SelfJudgingStudy(Study):
         work.train(m, int(actor + judge), runs=cfg.rounds)
         return work
 
-    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+    def run(self, ctx: RunContext, cfg: SelfJudgingConfig) -> list[Finding]:
         findings: list[Finding] = []
-        b = int(cfg.n_bootstrap)
         if cfg.real:
             findings += self._real(ctx, cfg)
         if cfg.simulate:
-            results = {float(s): simulate(cfg, float(s), ctx.seed) for s in cfg.sim_strengths}
+            results = {s: simulate(cfg, s, ctx.seed) for s in cfg.sim_strengths}
             for s, (reports, accuracy) in results.items():
                 for t in range(cfg.sim_rounds):
                     round_metrics = [rep[t].metrics() for rep in reports]
@@ -298,17 +303,16 @@ class SelfJudgingStudy(Study):
                                      for k in ("judge_accuracy", "reward_truth_corr")} |
                                     {f"simulated.s{s:g}.heldout_accuracy": float(accuracy[:, t + 1].mean())},
                                     step=t + 1)  # fmt: skip
-            findings += measure_simulated(results, cfg, seed=ctx.seed, n_bootstrap=b)
+            findings += measure_simulated(results, cfg, seed=ctx.seed, n_bootstrap=cfg.n_bootstrap)
         return findings
 
-    def _real(self, ctx: RunContext, cfg: Any) -> list[Finding]:
-        train, rl = rl_scored()
+    def _real(self, ctx: RunContext, cfg: SelfJudgingConfig) -> list[Finding]:
         heldout, problems = split_problems(cfg.n_heldout, cfg.rounds * cfg.n_prompts, seed=ctx.seed,
                                            digits=cfg.digits, ops=cfg.ops)  # fmt: skip
         truth_heldout, truth_train = arithmetic_truth(heldout), arithmetic_truth(problems)  # reporting only
         blind_heldout = truth_heldout.blind()
         blind_train = truth_train.blind()
-        base = model = ctx.model()
+        model = ctx.model()
         heldout_ids = [b.id for b in blind_heldout]
         base_correct = truth_heldout.correct(heldout_ids, greedy_answers(model, blind_heldout, cfg.answer_tokens))
         heldout_curve = [float(np.mean(base_correct))]
@@ -318,36 +322,34 @@ class SelfJudgingStudy(Study):
         for t in range(1, cfg.rounds + 1):
             prompts = blind_train[(t - 1) * cfg.n_prompts : t * cfg.n_prompts]
             played = play_round(model, prompts, cfg, seed=ctx.seed * 100 + t)
-            groups = played.training_groups(rl.ScoredGroup, cfg.judge_groups, seed=ctx.seed * 100 + t)
-            pps = int(cfg.prompts_per_step)  # one pass over every group of the round
-            settings = rl.RLSettings(steps=math.ceil(len(groups) / pps), prompts_per_step=pps,
-                                     learning_rate=float(cfg.learning_rate), num_generations=int(cfg.responses),
-                                     max_completion_length=int(cfg.answer_tokens), temperature=float(cfg.temperature),
-                                     lora_r=int(cfg.lora_r), seed=ctx.seed)  # fmt: skip
-            key = content_key(STUDY, t, model.fingerprint, [(g.chat, g.completions, g.rewards) for g in groups],
-                              repr(settings))[:16]  # fmt: skip
-            result = train(model.spec, groups, settings, ctx.persistent_dir(f"self-judging-r{t}-{key}"))
+            groups = played.training_groups(cfg.judge_groups, seed=ctx.seed * 100 + t)
+            pps = cfg.prompts_per_step  # one pass over every group of the round
+            updated = rl_update(ctx, model, groups, f"r{t}", steps=math.ceil(len(groups) / pps), prompts_per_step=pps,
+                                learning_rate=cfg.learning_rate, num_generations=cfg.responses,
+                                max_completion_length=cfg.answer_tokens, temperature=cfg.temperature,
+                                lora_r=cfg.lora_r, seed=ctx.seed)  # fmt: skip
             # --- reporting only: the truth meets the round after its update has been computed
             truth_rounds = [
                 truth_train.correct([p.id] * len(a), a) for p, a in zip(prompts, played.answers, strict=True)
             ]
             report = report_round(played.groups, truth_rounds, played.actor_rewards)
             reports.append(report)
-            model = ctx.model(result.spec)
+            model = updated
             correct = truth_heldout.correct(heldout_ids, greedy_answers(model, blind_heldout, cfg.answer_tokens))
             heldout_curve.append(float(np.mean(correct)))
             ctx.log_metrics({**report.metrics(), "heldout_accuracy": heldout_curve[-1]}, step=t)
             samples += [
-                {"round": t, "prompt": p.question, "output": a, "reward": float(r), "correct": bool(c)}
+                {"unit": p.id, "item": j, "prompt": p.question, "output": a, "score": float(r), "verdict": bool(c),
+                 "round": t}
                 for p, ans, rw, cs in zip(prompts, played.answers, played.actor_rewards, truth_rounds, strict=True)
-                for a, r, c in zip(ans, rw, cs, strict=True)
+                for j, (a, r, c) in enumerate(zip(ans, rw, cs, strict=True))
             ]  # fmt: skip
         ctx.log_metrics({"heldout_accuracy": heldout_curve[0]}, step=0)
-        ctx.log_samples(samples, name="self_judging_samples.jsonl")
+        ctx.log_samples(samples)
         curves = _per_round(reports)
         plot_rounds(ctx.out_dir / "truth_tracking.png",
                     {k: curves[k] for k in ("judge_accuracy", "order_swap_agreement", "intransitive_rate",
                                             "reward_truth_auroc")} | {"heldout_accuracy": heldout_curve[1:]},
                     "self-judging: the self-made reward against the truth, per round")  # fmt: skip
         return measure_real(reports, np.array(base_correct, dtype=float), np.array(correct, dtype=float), heldout_curve,
-                            model=base.name, seed=ctx.seed, n_bootstrap=int(cfg.n_bootstrap), margin=cfg.margin)  # fmt: skip
+                            seed=ctx.seed, n_bootstrap=cfg.n_bootstrap, margin=cfg.margin)  # fmt: skip

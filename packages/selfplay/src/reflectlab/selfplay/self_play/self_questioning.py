@@ -1,4 +1,4 @@
-"""Study ``self-play/self-questioning`` (SQLM, RESEARCH.md §4.3): one policy proposes arithmetic problems and solves
+"""Study ``self-play/self_questioning`` (SQLM, RESEARCH.md §4.3): one policy proposes arithmetic problems and solves
 each several times; nobody knows the answers.
 
 Each round: the proposer writes ``n_proposals`` problems (two numbers and +, - or *; a proposal that does not parse
@@ -22,12 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from reflectlab.core.cache import content_key
-from reflectlab.core.config import StudyConfig
-from reflectlab.core.errors import UserError
+from reflectlab.core.config import FineTune, StudyConfig, fine_tune, option, require
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
-from reflectlab.core.models.base import Model, SamplingParams
+from reflectlab.core.models.base import Model, SamplingParams, user
 from reflectlab.core.plan import PlanContext, Work
 from reflectlab.core.stats import accuracy_ci, mean_ci, paired_diff_ci
 from reflectlab.evals.extract import extract_answer, number_key
@@ -35,16 +33,17 @@ from reflectlab.evals.tasks.arithmetic import DEFAULT_TEMPLATE, evaluate, format
 from reflectlab.evals.verifiers import MajorityVote
 from reflectlab.selfplay.self_play.common import (
     SIMULATION,
+    Group,
     arithmetic_truth,
     greedy_answers,
+    heldout_prompt_tokens,
     plot_rounds,
-    rl_scored,
+    rl_update,
     split_problems,
 )
 from reflectlab.selfplay.self_play.tournament import sigmoid
 from reflectlab.selfplay.self_play.truth import Blind
 
-STUDY = "self-play/self-questioning"
 UPDATES = ("sft", "rl-scored")
 
 PROPOSE = (
@@ -62,32 +61,34 @@ PLANNED_KEEP = 0.5
 
 @dataclass
 class SelfQuestioningConfig(StudyConfig):
-    real: bool = True
-    trainer: str = "sft"  # sft: fine-tune on the rewarded samples; rl-scored: every group with its rewards
-    rounds: int = 3
-    n_proposals: int = 10
-    solutions: int = 4  # solver samples per proposed problem
-    n_heldout: int = 48
-    heldout_digits: int = 1
-    ops: str = "+-*"
-    proposal_tokens: int = 24
-    answer_tokens: int = 24
-    temperature: float = 1.0
-    epochs: float = 1.0
-    lora_r: int = 16
-    learning_rate: float = 2e-4  # sft; the rl update uses rl_learning_rate
-    rl_learning_rate: float = 2e-5
-    batch_size: int = 8
-    simulate: bool = True
-    sim_levels: int = 5  # difficulty levels 1..L
-    sim_skill: float = 2.0  # solver log-odds of being right at level 1; one less per level
-    sim_distractors: int = 3  # distinct wrong answers a level's problems attract
-    sim_rounds: int = 10
-    sim_proposals: int = 64
-    sim_replicates: int = 40
-    sim_proposer_lr: float = 1.0
-    sim_solver_rate: float = 0.5  # share of the gap to the kept data's precision closed per round
-    margin: float = 0.05
+    real: bool = option(True, "Run the loop on the model under study.")
+    trainer: str = option(
+        "sft", "The update: sft (fine-tune on the rewarded samples) or rl-scored (every group with its rewards)."
+    )
+    rounds: int = option(3, "Rounds of proposing, solving and updating.")
+    n_proposals: int = option(10, "Problems the proposer writes per round.")
+    solutions: int = option(4, "Solver samples per proposed problem.")
+    n_heldout: int = option(48, "Fixed held-out problems, answered greedily before the loop and after each round.")
+    heldout_digits: int = option(1, "Digits per operand of the held-out problems.")
+    ops: str = option("+-*", "Operators the held-out problems draw from.")
+    proposal_tokens: int = option(24, "Longest proposal, in tokens.")
+    answer_tokens: int = option(24, "Longest answer, in tokens.")
+    temperature: float = option(1.0, "Sampling temperature of proposals and solutions.")
+    train: FineTune = fine_tune(epochs=1.0, lora_r=16, learning_rate=2e-4, batch_size=8)  # noqa: RUF009 (a field specifier)
+    rl_learning_rate: float = option(2e-5, "Learning rate of the rl-scored update (its LoRA rank: train.lora_r).")
+    simulate: bool = option(True, "Run the simulated arm beside the real loop (numpy only).")
+    sim_levels: int = option(5, "Difficulty levels 1..L the simulated proposer chooses among.")
+    sim_skill: float = option(2.0, "Simulated solver's log-odds of being right at level 1; one less per level.")
+    sim_distractors: int = option(3, "Distinct wrong answers a simulated level's problems attract.")
+    sim_rounds: int = option(10, "Rounds of the simulated loop.")
+    sim_proposals: int = option(64, "Proposals per simulated round.")
+    sim_replicates: int = option(40, "Independent runs of the simulated loop.")
+    sim_proposer_lr: float = option(1.0, "Step size of the simulated proposer's REINFORCE update.")
+    sim_solver_rate: float = option(0.5, "Share of the gap to the kept data's precision the simulated solver closes.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.trainer in UPDATES, "trainer", f"must be one of {', '.join(UPDATES)}, not {self.trainer!r}")
 
 
 @dataclass(frozen=True)
@@ -146,16 +147,16 @@ def self_rewards(outputs: list[str]) -> tuple[list[float], float]:
     return solver, float(1 < vote.count < len(outputs))
 
 
-def play_round(model: Model, cfg: Any, seed: int) -> Solved:
+def play_round(model: Model, cfg: SelfQuestioningConfig, seed: int) -> Solved:
     """Propose, solve, reward: everything here comes from the model's own outputs."""
     params = SamplingParams(max_new_tokens=cfg.proposal_tokens, temperature=cfg.temperature, stop=("\n",))
     # The reply is started with "What is " (as the format instruction asks), so proposals come in a parseable form.
-    prompt = model.render([{"role": "user", "content": PROPOSE}])[0] + PROPOSAL_PREFIX
+    prompt = model.render(user(PROPOSE))[0] + PROPOSAL_PREFIX
     texts = [PROPOSAL_PREFIX + g.text for g in model.generate([prompt] * cfg.n_proposals, params,
                                               seeds=[seed * 1000 + i for i in range(cfg.n_proposals)], desc="propose")]  # fmt: skip
     proposals = [parse_proposal(t) for t in texts]
     valid = [p for p in proposals if p.valid]
-    k = int(cfg.solutions)
+    k = cfg.solutions
     solve = SamplingParams(max_new_tokens=cfg.answer_tokens, temperature=cfg.temperature)
     gens = model.generate([p.blind().messages() for p in valid for _ in range(k)], solve,
                           seeds=[seed * 1000 + j for _ in valid for j in range(k)], desc="solve")  # fmt: skip
@@ -216,11 +217,12 @@ def report_round(solved: Solved) -> QuestioningReport:
 
 
 def measure(
-    reports: list[QuestioningReport], base_correct: list[bool], *, model: str, seed: int, n_bootstrap: int,
-    margin: float, prefix: str = "", details: dict[str, Any] | None = None,
+    reports: list[QuestioningReport], base_correct: list[bool], *, seed: int, n_bootstrap: int, margin: float,
+    model: str = "", prefix: str = "", details: dict[str, Any] | None = None,
 ) -> list[Finding]:  # fmt: skip
-    """Findings from the per-round reports (the real loop, or the simulated one with ``prefix='simulated.'``)."""
-    common: dict[str, Any] = {"study": STUDY, "side": "self-signal", "model": model, "margin": margin}
+    """Findings from the per-round reports (the real loop, or the simulated one with ``prefix='simulated.'``); the
+    runner stamps the model under study where ``model`` is left empty."""
+    common: dict[str, Any] = {"model": model, "margin": margin}
     extra = details or {}
     b = n_bootstrap
     keys = list(reports[0].metrics()) if reports else []
@@ -257,7 +259,7 @@ def measure(
 
 
 # ----------------------------------------------------------------------------- the simulated arm
-def simulate(cfg: Any, seed: int, replicate: int) -> tuple[list[QuestioningReport], list[bool]]:
+def simulate(cfg: SelfQuestioningConfig, seed: int, replicate: int) -> tuple[list[QuestioningReport], list[bool]]:
     """One replicate: a proposer (softmax over difficulty levels, REINFORCE on its reward) and a solver whose
     accuracy at level d starts at sigmoid(skill - (d - 1)) and moves toward the precision of the samples it kept
     (those agreeing with the majority). Wrong answers fall on ``sim_distractors`` values, so a wrong majority
@@ -266,7 +268,7 @@ def simulate(cfg: Any, seed: int, replicate: int) -> tuple[list[QuestioningRepor
     levels = np.arange(1, cfg.sim_levels + 1)
     acc = np.asarray(sigmoid(cfg.sim_skill - (levels - 1)), dtype=float)
     logits = np.zeros(len(levels))
-    k = int(cfg.solutions)
+    k = cfg.solutions
 
     def heldout() -> list[bool]:
         return [bool(x) for x in (rng.random((len(levels), 40)) < acc[:, None]).ravel()]
@@ -309,7 +311,7 @@ def simulate(cfg: Any, seed: int, replicate: int) -> tuple[list[QuestioningRepor
     return reports, base
 
 
-def measure_simulated(cfg: Any, *, seed: int, n_bootstrap: int) -> list[Finding]:
+def measure_simulated(cfg: SelfQuestioningConfig, *, seed: int, n_bootstrap: int) -> list[Finding]:
     runs = [simulate(cfg, seed, rep) for rep in range(cfg.sim_replicates)]
     label = {SIMULATION: True, "solver": f"accuracy sigmoid({cfg.sim_skill:g} - (level - 1)), "
              f"{cfg.sim_distractors} distractors", "levels": cfg.sim_levels, "replicates": cfg.sim_replicates}  # fmt: skip
@@ -330,78 +332,59 @@ def measure_simulated(cfg: Any, *, seed: int, n_bootstrap: int) -> list[Finding]
                    prefix="simulated.", details=label)  # fmt: skip
 
 
-class SelfQuestioningStudy(Study):
-    name = "self-questioning"
+class SelfQuestioningStudy(Study[SelfQuestioningConfig]):
     side = "self-signal"
     description = "SQLM: propose, solve, reward by majority; majority precision and difficulty drift vs the truth"
 
-    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
+    def plan(self, cfg: SelfQuestioningConfig, ctx: PlanContext) -> Work:
         work = Work(note="the simulated arm is numpy only")
         if not cfg.real:
             return work
-        m, k, n = ctx.subject, int(cfg.solutions), cfg.rounds * cfg.n_proposals
-        heldout, _ = split_problems(cfg.n_heldout, 0, seed=ctx.seed, digits=cfg.heldout_digits, ops=cfg.ops)
-        per_prompt = ctx.count(m, [p.messages() for p in heldout[:16]]) / max(1, min(16, len(heldout)))
-        propose = ctx.count(m, [[{"role": "user", "content": PROPOSE}]])
+        m, k, n = ctx.subject, cfg.solutions, cfg.rounds * cfg.n_proposals
+        per_prompt = heldout_prompt_tokens(ctx, cfg.n_heldout, digits=cfg.heldout_digits, ops=cfg.ops)
+        propose = ctx.count(m, [user(PROPOSE)])
         work.generate(m, (cfg.rounds + 1) * cfg.n_heldout, int((cfg.rounds + 1) * cfg.n_heldout * per_prompt),
                       cfg.answer_tokens)  # fmt: skip
         work.generate(m, n, n * propose, cfg.proposal_tokens)
         work.generate(m, n * k, int(n * k * per_prompt), cfg.answer_tokens)
         tokens = n * (propose + cfg.proposal_tokens) + n * k * (per_prompt + cfg.answer_tokens)
         if cfg.trainer == "sft":  # sft trains on the rewarded samples only; rl-scored on every group
-            tokens = int(PLANNED_KEEP * cfg.epochs * tokens)
-        work.train(m, tokens, runs=cfg.rounds)
+            tokens = PLANNED_KEEP * cfg.train.epochs * tokens
+        work.train(m, int(tokens), runs=cfg.rounds)
         return work
 
-    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
-        if cfg.trainer not in UPDATES:
-            raise UserError(
-                f"studies.self_questioning.trainer must be one of {', '.join(UPDATES)}, not {cfg.trainer!r}"
-            )
+    def run(self, ctx: RunContext, cfg: SelfQuestioningConfig) -> list[Finding]:
         findings: list[Finding] = []
         if cfg.real:
             findings += self._real(ctx, cfg)
         if cfg.simulate:
-            findings += measure_simulated(cfg, seed=ctx.seed, n_bootstrap=int(cfg.n_bootstrap))
+            findings += measure_simulated(cfg, seed=ctx.seed, n_bootstrap=cfg.n_bootstrap)
         return findings
 
-    def _update(self, ctx: RunContext, cfg: Any, model: Model, solved: Solved, t: int) -> Model:
+    def _update(self, ctx: RunContext, cfg: SelfQuestioningConfig, model: Model, solved: Solved, t: int) -> Model:
         valid = [p for p in solved.proposals if p.valid]
-        propose_chat = [{"role": "user", "content": PROPOSE}]
         if cfg.trainer == "rl-scored":
-            train, rl = rl_scored()
-            groups = [rl.ScoredGroup(chat=propose_chat, completions=[p.text for p in solved.proposals],
-                                     rewards=solved.proposer_rewards)]  # fmt: skip
-            groups += [rl.ScoredGroup(chat=p.blind().messages(), completions=outs, rewards=rs)
+            groups: list[Group] = [(user(PROPOSE), [p.text for p in solved.proposals], solved.proposer_rewards)]
+            groups += [(p.blind().messages(), outs, rs)
                        for p, outs, rs in zip(valid, solved.answers, solved.solver_rewards, strict=True)]  # fmt: skip
-            settings = rl.RLSettings(steps=len(groups), prompts_per_step=1, learning_rate=float(cfg.rl_learning_rate),
-                                     num_generations=int(cfg.solutions), lora_r=int(cfg.lora_r), seed=ctx.seed)  # fmt: skip
-            key = content_key(STUDY, "rl", t, model.fingerprint, [(g.chat, g.completions, g.rewards) for g in groups],
-                              repr(settings))[:16]  # fmt: skip
-            return ctx.model(
-                train(model.spec, groups, settings, ctx.persistent_dir(f"self-questioning-r{t}-{key}")).spec
-            )
-        from reflectlab.core.registry import trainers
-
-        examples = [[*propose_chat, {"role": "assistant", "content": p.text}]
+            return rl_update(ctx, model, groups, f"r{t}", steps=len(groups), prompts_per_step=1,
+                             learning_rate=cfg.rl_learning_rate, num_generations=cfg.solutions,
+                             lora_r=cfg.train.lora_r, seed=ctx.seed)  # fmt: skip
+        examples = [[*user(PROPOSE), {"role": "assistant", "content": p.text}]
                     for p, r in zip(solved.proposals, solved.proposer_rewards, strict=True) if r > 0]  # fmt: skip
         examples += [[*p.blind().messages(), {"role": "assistant", "content": o}]
                      for p, outs, rs in zip(valid, solved.answers, solved.solver_rewards, strict=True)
                      for o, r in zip(outs, rs, strict=True) if r > 0]  # fmt: skip
         if not examples:
             return model
-        settings = {"epochs": float(cfg.epochs), "lora_r": int(cfg.lora_r), "learning_rate": float(cfg.learning_rate),
-                    "batch_size": int(cfg.batch_size), "seed": ctx.seed}  # fmt: skip
-        key = content_key(STUDY, "sft", t, model.fingerprint, examples, settings)[:16]
-        result = trainers.get("sft")(model.spec, examples, settings, ctx.persistent_dir(f"self-questioning-r{t}-{key}"))
-        return ctx.model(result.spec)
+        return ctx.fine_tune(examples, cfg.train, f"r{t}", base=model.spec)
 
-    def _real(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+    def _real(self, ctx: RunContext, cfg: SelfQuestioningConfig) -> list[Finding]:
         heldout, _ = split_problems(cfg.n_heldout, 0, seed=ctx.seed, digits=cfg.heldout_digits, ops=cfg.ops)
         truth = arithmetic_truth(heldout)  # reporting only
         blind = truth.blind()
         ids = [b.id for b in blind]
-        base = model = ctx.model()
+        model = ctx.model()
         base_correct = truth.correct(ids, greedy_answers(model, blind, cfg.answer_tokens))
         ctx.log_metrics({"heldout_accuracy": float(np.mean(base_correct))}, step=0)
         reports: list[QuestioningReport] = []
@@ -414,15 +397,14 @@ class SelfQuestioningStudy(Study):
             reports.append(report)
             ctx.log_metrics(report.metrics(), step=t)  # the tracker drops NaN
             valid = iter(zip(solved.answers, solved.solver_rewards, strict=True))
-            for p, r in zip(solved.proposals, solved.proposer_rewards, strict=True):
+            for n, (p, r) in enumerate(zip(solved.proposals, solved.proposer_rewards, strict=True)):
                 outs, rs = next(valid) if p.valid else ([], [])
-                samples.append({"round": t, "proposal": p.text, "expression": p.expression, "proposer_reward": r,
-                                "solutions": outs, "solver_rewards": rs,
+                samples.append({"unit": f"round {t}", "item": n, "prompt": PROPOSE, "output": p.text, "score": r,
+                                "round": t, "expression": p.expression, "solutions": outs, "solver_rewards": rs,
                                 "gold": evaluate(p.operands, p.operators) if p.valid else None})  # fmt: skip
-        ctx.log_samples(samples, name="self_questioning_samples.jsonl")
+        ctx.log_samples(samples)
         plot_rounds(ctx.out_dir / "truth_tracking.png",
                     {k: [r.metrics()[k] for r in reports] for k in ("majority_precision", "single_sample_accuracy",
                                                                    "proposer_reward", "heldout_accuracy")},
                     "self-questioning: majority vote and held-out accuracy against the truth, per round")  # fmt: skip
-        return measure(reports, base_correct, model=base.name, seed=ctx.seed, n_bootstrap=int(cfg.n_bootstrap),
-                       margin=cfg.margin)  # fmt: skip
+        return measure(reports, base_correct, seed=ctx.seed, n_bootstrap=cfg.n_bootstrap, margin=cfg.margin)

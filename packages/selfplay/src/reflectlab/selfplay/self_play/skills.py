@@ -24,17 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from reflectlab.core.config import StudyConfig
+from reflectlab.core.config import StudyConfig, option
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
-from reflectlab.core.models.base import Model, SamplingParams
+from reflectlab.core.models.base import Model, SamplingParams, user
 from reflectlab.core.plan import PlanContext, Work
 from reflectlab.core.stats import auroc_ci, mean_ci, paired_diff_ci
 from reflectlab.evals.tasks.rulebook import WORDS, RulebookTask, check, generate_rulebook_tasks, make_task
 from reflectlab.evals.verifiers.judge import ModelJudge
 from reflectlab.selfplay.self_play.truth import GroundTruth
-
-STUDY = "self-play/skills"
 
 CHALLENGE = "Write one common English word of 5 to 7 letters, in lower case. Reply with the word only."
 PROPOSE_SKILL = (
@@ -46,20 +44,19 @@ _WORD = re.compile(r"\b([a-z]{4,8})\b")
 
 @dataclass
 class SkillsConfig(StudyConfig):
-    iterations: int = 3
-    n_tasks: int = 8  # challenger tasks per iteration (half easy, half hard)
-    n_replay: int = 12  # the fixed probe set replay scores skill sets on
-    n_heldout: int = 36
-    answer_tokens: int = 16
-    skill_tokens: int = 40
-    max_skills: int = 4
-    margin: float = 0.05
+    iterations: int = option(3, "Iterations of challenge, solve, judge and skill edit.")
+    n_tasks: int = option(8, "Challenger tasks per iteration (half easy, half hard).")
+    n_replay: int = option(12, "Tasks in the fixed probe set replay scores every skill set on.")
+    n_heldout: int = option(36, "Held-out tasks the three skill arms are compared on.")
+    answer_tokens: int = option(16, "Longest answer of the reasoner, in tokens.")
+    skill_tokens: int = option(40, "Longest skill the proposer writes, in tokens.")
+    max_skills: int = option(4, "Skills kept in the list (the oldest dropped beyond it).")
 
 
 def challenge(model: Model, n: int, seed: int) -> list[RulebookTask]:
     """``n`` tasks on words the model writes (a seeded list word when its text holds none), half easy, half hard."""
     params = SamplingParams(max_new_tokens=8, temperature=1.0)
-    texts = [g.text for g in model.generate([[{"role": "user", "content": CHALLENGE}]] * n, params,
+    texts = [g.text for g in model.generate([user(CHALLENGE)] * n, params,
                                             seeds=[seed * 1000 + i for i in range(n)], desc="challenger")]  # fmt: skip
     easy = generate_rulebook_tasks(n, seed=seed, n_rules=1)
     hard = generate_rulebook_tasks(n, seed=seed, n_rules=2)
@@ -84,7 +81,7 @@ def judge(model: Model, tasks: list[RulebookTask], answers: list[str]) -> np.nda
 def propose_skill(model: Model, task: RulebookTask, answer: str, tokens: int) -> str:
     """A one-sentence skill written from a rejected answer (first line, first sentence)."""
     text = PROPOSE_SKILL.format(task=task.messages()[0]["content"], answer=answer)
-    out = model.generate([[{"role": "user", "content": text}]], SamplingParams(max_new_tokens=tokens), desc="proposer")
+    out = model.generate([user(text)], SamplingParams(max_new_tokens=tokens), desc="proposer")
     line = next((s for s in out[0].text.strip().splitlines() if s.strip()), "").strip()
     return re.split(r"(?<=[.!?])\s", line)[0][:200]
 
@@ -117,10 +114,10 @@ class SkillsRecord:
     true_hard: list[float] = field(default_factory=list)
 
 
-def measure(heldout: dict[str, np.ndarray], record: SkillsRecord, selected: int, *, model: str, seed: int,
-            n_bootstrap: int, margin: float) -> list[Finding]:  # fmt: skip
+def measure(heldout: dict[str, np.ndarray], record: SkillsRecord, selected: int, *, seed: int, n_bootstrap: int,
+            margin: float) -> list[Finding]:  # fmt: skip
     """Findings from held-out truth per arm (none, last, replay) and the loop's record (planted-testable)."""
-    common: dict[str, Any] = {"study": STUDY, "side": "self-signal", "model": model, "margin": margin}
+    common: dict[str, Any] = {"margin": margin}
     b = n_bootstrap
     curves = {"skill_sets": record.skill_sets, "judged_easy": record.judged_easy, "judged_hard": record.judged_hard,
               "true_easy": record.true_easy, "true_hard": record.true_hard, "replay_selected": selected + 1,
@@ -152,12 +149,11 @@ def measure(heldout: dict[str, np.ndarray], record: SkillsRecord, selected: int,
     return findings
 
 
-class SkillsStudy(Study):
-    name = "skills"
+class SkillsStudy(Study[SkillsConfig]):
     side = "self-signal"
     description = "Ctx2Skill: frozen roles edit natural-language skills; replay vs last vs none on held-out tasks"
 
-    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
+    def plan(self, cfg: SkillsConfig, ctx: PlanContext) -> Work:
         m = ctx.subject
         sample = generate_rulebook_tasks(8, seed=ctx.seed, n_rules=2)
         skill = "Read each rule name in the rulebook and apply the rules in the order given."  # about one sentence
@@ -165,11 +161,11 @@ class SkillsStudy(Study):
         def prompt(k: int) -> float:  # mean prompt tokens with k skills in context
             return ctx.count(m, [t.messages([skill] * k) for t in sample]) / len(sample)
 
-        judge_prompt = ctx.count(m, [[{"role": "user", "content": t.messages()[0]["content"] + " " * 60}]
-                                     for t in sample]) / len(sample) + cfg.answer_tokens  # fmt: skip
+        judge_prompt = ctx.count(m, [user(t.messages()[0]["content"] + " " * 60) for t in sample]) / len(sample)
+        judge_prompt += cfg.answer_tokens
         work = Work()
         it, cap = cfg.iterations, cfg.max_skills
-        challenge_prompt = ctx.count(m, [[{"role": "user", "content": CHALLENGE}]])
+        challenge_prompt = ctx.count(m, [user(CHALLENGE)])
         work.generate(m, it * cfg.n_tasks, it * cfg.n_tasks * challenge_prompt, 8)
         # iteration t solves its tasks with the skills of t - 1 and the probe set with those of t
         solve = sum(
@@ -182,7 +178,7 @@ class SkillsStudy(Study):
         work.generate(m, it, int(it * (judge_prompt + 40)), cfg.skill_tokens)
         return work
 
-    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+    def run(self, ctx: RunContext, cfg: SkillsConfig) -> list[Finding]:
         model = ctx.model()
         replay_tasks = generate_rulebook_tasks(cfg.n_replay // 2, seed=5_000 + ctx.seed, n_rules=1) + \
             generate_rulebook_tasks(cfg.n_replay - cfg.n_replay // 2, seed=5_000 + ctx.seed, n_rules=2)  # fmt: skip
@@ -217,8 +213,9 @@ class SkillsStudy(Study):
                              "true_easy": record.true_easy[-1], "true_hard": record.true_hard[-1],
                              "n_skills": float(len(skills)),
                              "task_true_solve_rate": float(np.mean(right[: len(tasks)]))}, step=t)  # fmt: skip
-            samples += [{"iteration": t, "task": x.question, "answer": a, "p_yes": float(p), "correct": bool(c),
-                         "skills": list(skills)} for x, a, p, c in zip(tasks, answers, p_yes, right[: len(tasks)], strict=True)]  # fmt: skip
+            samples += [{"unit": x.id, "prompt": x.question, "output": a, "score": float(p), "verdict": bool(c),
+                         "iteration": t, "skills": list(skills)}
+                        for x, a, p, c in zip(tasks, answers, p_yes, right[: len(tasks)], strict=True)]  # fmt: skip
         selected = replay_select(record.judged_easy, record.judged_hard)
         arms = {"none": [], "last": record.skill_sets[-1] if record.skill_sets else [],
                 "replay": record.skill_sets[selected] if record.skill_sets else []}  # fmt: skip
@@ -227,10 +224,9 @@ class SkillsStudy(Study):
                                                        solve(model, heldout, s, cfg.answer_tokens)), dtype=float)
                   for name, s in arms.items()}  # fmt: skip
         ctx.log_metrics({f"heldout_accuracy.{k}": float(v.mean()) for k, v in scores.items()})
-        ctx.log_samples(samples, name="skills_samples.jsonl")
+        ctx.log_samples(samples)
         ctx.log_samples([{"iteration": i + 1, "skills": s, "judged_easy": e, "judged_hard": h, "true_easy": te,
                           "true_hard": th} for i, (s, e, h, te, th) in enumerate(zip(
                               record.skill_sets, record.judged_easy, record.judged_hard, record.true_easy,
                               record.true_hard, strict=True))], name="skill_sets.jsonl")  # fmt: skip
-        return measure(scores, record, selected, model=model.name, seed=ctx.seed, n_bootstrap=int(cfg.n_bootstrap),
-                       margin=cfg.margin)  # fmt: skip
+        return measure(scores, record, selected, seed=ctx.seed, n_bootstrap=cfg.n_bootstrap, margin=cfg.margin)

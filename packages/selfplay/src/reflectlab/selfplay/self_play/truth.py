@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+from reflectlab.core.models.base import user
+
 
 class _Gold(Protocol):
     @property
@@ -29,7 +31,7 @@ class Blind:
     question: str
 
     def messages(self) -> list[dict[str, str]]:
-        return [{"role": "user", "content": self.question}]
+        return user(self.question)
 
 
 G = TypeVar("G", bound=_Gold)
