@@ -6,7 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from reflectlab.core.config import ConfigValueError, FineTune
+from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext
 from reflectlab.core.models.spec import ModelSpec
 from reflectlab.selfplay.compounding.recurrence import trajectory
@@ -37,33 +40,39 @@ def _records(follow: bool, rounds: int = 4) -> tuple[np.ndarray, list[RoundRecor
     return base, records
 
 
-def _findings(follow: bool, tmp_path: Path) -> dict[str, object]:
+def _findings(follow: bool, tmp_path: Path) -> dict[str, Finding]:
     ctx = RunContext(model_spec=ModelSpec(), seed=0, out_dir=tmp_path)
     base, records = _records(follow)
     cfg = SelfTrainingConfig(rounds=4, n_bootstrap=300)
-    return {f.metric: f for f in SelfTrainingStudy.measure(ctx, cfg, "planted", base, records)}
+    return {f.metric: f for f in SelfTrainingStudy.measure(ctx, cfg, base, records)}
 
 
 def test_rounds_that_follow_the_recurrence_match_its_prediction(tmp_path: Path) -> None:
     f = _findings(follow=True, tmp_path=tmp_path)
     fit = f["measured_minus_predicted"]
-    assert fit.verdict == "absent", fit  # type: ignore[attr-defined]
-    assert abs(fit.details["k_fitted"] - 0.9) < 0.02  # type: ignore[attr-defined]
-    assert f["exact_minus_none"].verdict == "present"  # type: ignore[attr-defined]
-    assert f["final_minus_initial.none"].verdict == "absent"  # type: ignore[attr-defined]  # 0.5 * 0.9^4 < 0.5
+    assert fit.verdict == "absent", fit
+    assert abs(fit.details["k_fitted"] - 0.9) < 0.02
+    assert f["exact_minus_none"].verdict == "present"
+    assert f["final_minus_initial.none"].verdict == "absent"  # 0.5 * 0.9^4 < 0.5
     assert (tmp_path / "measured_vs_predicted.png").stat().st_size > 1000
 
 
 def test_rounds_that_break_it_are_flagged(tmp_path: Path) -> None:
     f = _findings(follow=False, tmp_path=tmp_path)
-    assert f["measured_minus_predicted"].verdict == "present"  # type: ignore[attr-defined]
-    assert f["final_minus_initial.none"].verdict == "present"  # type: ignore[attr-defined]
+    assert f["measured_minus_predicted"].verdict == "present"
+    assert f["final_minus_initial.none"].verdict == "present"
+
+
+def test_an_unknown_verifier_arm_is_refused_by_the_config() -> None:
+    with pytest.raises(ConfigValueError, match="verifiers"):
+        SelfTrainingConfig(verifiers=["none", "oracle"])
 
 
 def test_the_loop_runs_on_a_tiny_model(tmp_path: Path, tiny_dir: Path) -> None:
     ctx = RunContext(model_spec=ModelSpec(name=str(tiny_dir)), seed=0, out_dir=tmp_path)
-    cfg = SelfTrainingConfig(rounds=2, n_per_round=6, n_heldout=6, answer_tokens=4, epochs=1.0, n_bootstrap=50,
-                             verifiers=["none", "exact", "corrupted", "majority", "self-judge"], majority_samples=3)  # fmt: skip
+    cfg = SelfTrainingConfig(rounds=2, n_per_round=6, n_heldout=6, answer_tokens=4, train=FineTune(epochs=1.0),
+                             n_bootstrap=50, verifiers=["none", "exact", "corrupted", "majority", "self-judge"],
+                             majority_samples=3)  # fmt: skip
     findings = {f.metric: f for f in SelfTrainingStudy().run(ctx, cfg)}
     assert {f"final_minus_initial.{a}" for a in cfg.verifiers} <= set(findings)
     assert "measured_minus_predicted" in findings and "exact_minus_none" in findings

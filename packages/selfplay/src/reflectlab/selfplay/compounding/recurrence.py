@@ -15,16 +15,17 @@ replicates) so the predictions come with sampling intervals. No model is needed.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from reflectlab.core.config import StudyConfig
+from reflectlab.core.config import StudyConfig, option, require
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
 from reflectlab.core.plan import PlanContext, Work
+from reflectlab.core.plots import pyplot, save_figure
 from reflectlab.core.stats import mean_ci, paired_diff_ci
 
 
@@ -71,30 +72,41 @@ def simulate(a0: float, r: float, f: float, k: float, rounds: int, n: int, rng: 
     return out
 
 
+#: The ``model`` of this study's findings: it evaluates a formula and simulates it, with no model under study.
+MODEL = "closed form"
+
+
 @dataclass
 class RecurrenceConfig(StudyConfig):
-    a0: float = 0.5
-    rounds: int = 10
-    recalls: list[float] = field(default_factory=lambda: [0.5, 0.7, 0.9, 1.0])
-    false_accepts: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.3, 0.5, 1.0])
-    fidelities: list[float] = field(default_factory=lambda: [0.9, 0.95, 0.99])
-    reference: list[float] = field(default_factory=lambda: [0.9, 0.1, 0.95])  # (r, f, k) for the findings
-    n_per_round: int = 500
-    replicates: int = 200
-    margin: float = 0.02
+    a0: float = option(0.5, "Starting accuracy a_0 of the generator.")
+    rounds: int = option(10, "Rounds of self-training.")
+    recalls: list[float] = option(help="Verifier recalls r of the grid.", factory=lambda: [0.5, 0.7, 0.9, 1.0])  # noqa: RUF009 (a field specifier)
+    false_accepts: list[float] = option(  # noqa: RUF009 (a field specifier)
+        help="Verifier false-accept rates f of the grid.", factory=lambda: [0.0, 0.1, 0.3, 0.5, 1.0]
+    )
+    fidelities: list[float] = option(help="Fidelities k of the grid.", factory=lambda: [0.9, 0.95, 0.99])  # noqa: RUF009 (a field specifier)
+    reference: list[float] = option(  # noqa: RUF009 (a field specifier)
+        help="The reference verifier (r, f, k) the findings are about.", factory=lambda: [0.9, 0.1, 0.95]
+    )
+    n_per_round: int = option(500, "Problems a round in the finite-data simulation.")
+    replicates: int = option(200, "Independent runs of the finite-data simulation.")
+    margin: float = option(0.02, "Smallest accuracy difference that matters; inside it the verdict is 'absent'.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(len(self.reference) == 3, "reference", "must be three numbers: [r, f, k]")
 
 
-class RecurrenceStudy(Study):
-    name = "recurrence"
+class RecurrenceStudy(Study[RecurrenceConfig]):
     side = "self-signal"
     description = "closed form of verified self-training: avalanche without a verifier, floor with one"
 
-    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
+    def plan(self, cfg: RecurrenceConfig, ctx: PlanContext) -> Work:
         return Work(note="closed form and simulation: no model work")
 
-    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
-        r_ref, f_ref, k_ref = (float(x) for x in cfg.reference)
-        grid = [(float(r), float(f), float(k)) for r in cfg.recalls for f in cfg.false_accepts for k in cfg.fidelities]
+    def run(self, ctx: RunContext, cfg: RecurrenceConfig) -> list[Finding]:
+        r_ref, f_ref, k_ref = cfg.reference
+        grid = [(r, f, k) for r in cfg.recalls for f in cfg.false_accepts for k in cfg.fidelities]
         rows = []
         for r, f, k in grid:
             traj = trajectory(cfg.a0, r, f, k, cfg.rounds)
@@ -118,8 +130,8 @@ class RecurrenceStudy(Study):
                 )
         _plot(ctx.out_dir, cfg, grid, predicted, sims, k_ref)
 
-        common: dict[str, Any] = {"study": "compounding/recurrence", "side": "self-signal", "model": "closed form"}
-        b, seed = int(cfg.n_bootstrap), ctx.seed
+        common: dict[str, Any] = {"model": MODEL}
+        b, seed = cfg.n_bootstrap, ctx.seed
         a_star = fixed_point(r_ref, f_ref, k_ref)
         setting = {
             "r": r_ref,
@@ -175,17 +187,13 @@ class RecurrenceStudy(Study):
 
 def _plot(
     out: Path,
-    cfg: Any,
+    cfg: RecurrenceConfig,
     grid: list[tuple[float, float, float]],
     predicted: dict[str, list[float]],
     sims: dict[str, np.ndarray],
     k_ref: float,
 ) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     steps = np.arange(cfg.rounds + 1)
     for name, color in (("none", "tab:red"), ("reference", "tab:blue")):
@@ -200,9 +208,7 @@ def _plot(
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
     ax.set_title("self-training: no verifier vs the reference verifier")
-    fig.tight_layout()
-    fig.savefig(out / "accuracy_per_round.png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, out / "accuracy_per_round.png")
 
     rs, fs = sorted({g[0] for g in grid}), sorted({g[1] for g in grid})
     floor = np.array([[error_floor(r, f, k_ref) for f in fs] for r in rs])
@@ -214,6 +220,4 @@ def _plot(
     ax.set_ylabel("recall r")
     ax.set_title(f"predicted error floor 1 - a* (k = {k_ref:g})")
     fig.colorbar(im, ax=ax)
-    fig.tight_layout()
-    fig.savefig(out / "predicted_floor.png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, out / "predicted_floor.png")

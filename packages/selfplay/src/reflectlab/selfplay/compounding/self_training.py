@@ -1,4 +1,4 @@
-"""Study ``compounding/self-training`` (RESEARCH.md line 5): a real learner trained in rounds on its own outputs,
+"""Study ``compounding/self_training`` (RESEARCH.md line 5): a real learner trained in rounds on its own outputs,
 filtered by verifiers of known or measured quality, measured against the truth on a fixed held-out set.
 
 Each round and verifier arm: fresh arithmetic problems (the same for every arm) -> the current model samples an
@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from reflectlab.core.cache import content_key
-from reflectlab.core.config import StudyConfig
+from reflectlab.core.config import FineTune, StudyConfig, fine_tune, option, require
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
 from reflectlab.core.models.base import Model, SamplingParams
 from reflectlab.core.plan import PlanContext, Work
+from reflectlab.core.plots import pyplot, save_figure
 from reflectlab.core.stats import mean_ci, paired_diff_ci
 from reflectlab.evals.tasks.arithmetic import Problem, generate_problems
 from reflectlab.evals.verifiers import CorruptedVerifier, ExactMatch, MajorityVote, ModelJudge
@@ -38,23 +38,27 @@ ARMS = ("none", "exact", "corrupted", "majority", "self-judge")
 
 @dataclass
 class SelfTrainingConfig(StudyConfig):
-    rounds: int = 3
-    n_per_round: int = 64
-    n_heldout: int = 64
-    digits: int = 1  # 1-digit +, -, *: the embedded model is right about 60% of the time, greedy
-    ops: str = "+-*"
-    steps: int = 1
-    sample_temperature: float = 0.7
-    answer_tokens: int = 24
-    verifiers: list[str] = field(default_factory=lambda: list(ARMS))
-    corrupted_recall: float = 0.8
-    corrupted_false_accept: float = 0.3
-    majority_samples: int = 4
-    epochs: float = 2.0
-    lora_r: int = 16
-    learning_rate: float = 2e-4
-    batch_size: int = 8
-    margin: float = 0.05
+    rounds: int = option(3, "Rounds of sample, verify and fine-tune per verifier arm.")
+    n_per_round: int = option(64, "Fresh problems a round (the same for every arm).")
+    n_heldout: int = option(64, "Fixed held-out problems, answered greedily after every round.")
+    # 1-digit +, -, *: the embedded model is right about 60% of the time, greedy
+    digits: int = option(1, "Digits per operand of the arithmetic problems.")
+    ops: str = option("+-*", "Operators the arithmetic problems draw from.")
+    steps: int = option(1, "Operations per arithmetic problem.")
+    sample_temperature: float = option(0.7, "Sampling temperature of the training answers.")
+    answer_tokens: int = option(24, "Longest answer, in tokens.")
+    verifiers: list[str] = option(  # noqa: RUF009 (a field specifier)
+        help=f"Verifier arms, each trained on its own kept data: any of {', '.join(ARMS)}.", factory=lambda: list(ARMS)
+    )
+    corrupted_recall: float = option(0.8, "Recall r of the corrupted verifier.")
+    corrupted_false_accept: float = option(0.3, "False-accept rate f of the corrupted verifier.")
+    majority_samples: int = option(4, "Samples per problem the majority arm votes over.")
+    train: FineTune = fine_tune(epochs=2.0, lora_r=16, learning_rate=2e-4, batch_size=8)  # noqa: RUF009 (a field specifier)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        unknown = [a for a in self.verifiers if a not in ARMS]
+        require(not unknown, "verifiers", f"unknown verifier arm(s) {unknown}; known: {', '.join(ARMS)}")
 
 
 @dataclass
@@ -82,7 +86,12 @@ def _rate(num: int, den: int) -> float:
     return num / den if den else float("nan")
 
 
-def fresh_problems(cfg: Any, seed: int, exclude: set[str]) -> list[Problem]:
+def heldout_problems(cfg: SelfTrainingConfig, seed: int) -> list[Problem]:
+    """The fixed held-out set every arm is measured on after every round."""
+    return generate_problems(cfg.n_heldout, seed=10_000 + seed, digits=cfg.digits, ops=cfg.ops, steps=cfg.steps)
+
+
+def fresh_problems(cfg: SelfTrainingConfig, seed: int, exclude: set[str]) -> list[Problem]:
     """``n_per_round`` problems, none of them in the held-out set."""
     drawn = generate_problems(
         cfg.n_per_round + len(exclude), seed=seed, digits=cfg.digits, ops=cfg.ops, steps=cfg.steps
@@ -96,7 +105,7 @@ def heldout_correct(model: Model, problems: list[Problem], tokens: int) -> list[
 
 
 def keep(
-    arm: str, model: Model, problems: list[Problem], cfg: Any, seed: int
+    arm: str, model: Model, problems: list[Problem], cfg: SelfTrainingConfig, seed: int
 ) -> tuple[list[str], list[bool], list[bool]]:
     """One sampled output per problem, whether the arm's verifier keeps it, and whether it is truly correct."""
     params = SamplingParams(max_new_tokens=cfg.answer_tokens, temperature=cfg.sample_temperature)
@@ -136,26 +145,23 @@ def keep(
 PLANNED_ACCURACY = 0.5
 
 
-def _expected_keep(arm: str, cfg: Any) -> float:
+def _expected_keep(arm: str, cfg: SelfTrainingConfig) -> float:
     """The share of a round's samples an arm is expected to keep, at :data:`PLANNED_ACCURACY`."""
     a = PLANNED_ACCURACY
     if arm == "none":
         return 1.0
     if arm == "corrupted":
-        return float(cfg.corrupted_recall) * a + float(cfg.corrupted_false_accept) * (1 - a)
+        return cfg.corrupted_recall * a + cfg.corrupted_false_accept * (1 - a)
     return a  # exact, majority (agreement tracks accuracy) and self-judge (P(yes) near one half)
 
 
-class SelfTrainingStudy(Study):
-    name = "self-training"
+class SelfTrainingStudy(Study[SelfTrainingConfig]):
     side = "self-signal"
     description = "rounds of fine-tuning on own verified outputs: measured accuracy beside the recurrence"
 
-    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
+    def plan(self, cfg: SelfTrainingConfig, ctx: PlanContext) -> Work:
         m = ctx.subject
-        heldout = generate_problems(
-            cfg.n_heldout, seed=10_000 + ctx.seed, digits=cfg.digits, ops=cfg.ops, steps=cfg.steps
-        )
+        heldout = heldout_problems(cfg, ctx.seed)
         per_prompt = ctx.count(m, [p.messages() for p in heldout]) / max(1, len(heldout))
         work = Work()
         n_evals = 1 + len(cfg.verifiers) * cfg.rounds
@@ -168,23 +174,13 @@ class SelfTrainingStudy(Study):
                 work.forward(m, int(n * (per_prompt + cfg.answer_tokens + 30)))
             # LoRA on the share of a round's samples the arm is expected to keep, each epoch
             kept = n * _expected_keep(arm, cfg)
-            work.train(m, int(cfg.epochs * kept * (per_prompt + cfg.answer_tokens)), runs=cfg.rounds)
+            work.train(m, int(cfg.train.epochs * kept * (per_prompt + cfg.answer_tokens)), runs=cfg.rounds)
         return work
 
-    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
-        from reflectlab.core.registry import trainers
-
-        train_sft = trainers.get("sft")
-        unknown = [a for a in cfg.verifiers if a not in ARMS]
-        if unknown:
-            raise ValueError(f"unknown verifier arm(s) {unknown}; known: {', '.join(ARMS)}")
+    def run(self, ctx: RunContext, cfg: SelfTrainingConfig) -> list[Finding]:
         base = ctx.model()
-        heldout = generate_problems(
-            cfg.n_heldout, seed=10_000 + ctx.seed, digits=cfg.digits, ops=cfg.ops, steps=cfg.steps
-        )
+        heldout = heldout_problems(cfg, ctx.seed)
         base_correct = heldout_correct(base, heldout, cfg.answer_tokens)
-        settings = {"epochs": float(cfg.epochs), "lora_r": int(cfg.lora_r), "learning_rate": float(cfg.learning_rate),
-                    "batch_size": int(cfg.batch_size), "seed": ctx.seed}  # fmt: skip
 
         records: list[RoundRecord] = []
         samples: list[dict[str, Any]] = []
@@ -203,15 +199,13 @@ class SelfTrainingStudy(Study):
                     sample_accuracy=float(np.mean(correct)),
                 )  # fmt: skip
                 if examples:
-                    key = content_key(arm, t, base.fingerprint, examples, settings)[:16]
-                    result = train_sft(base.spec, examples, settings, ctx.persistent_dir(f"{arm}-r{t}-{key}"))
-                    model = ctx.model(result.spec)
+                    model = ctx.fine_tune(examples, cfg.train, f"{arm}-r{t}")
                 record.heldout_correct = heldout_correct(model, heldout, cfg.answer_tokens)
                 records.append(record)
                 ctx.log_metrics({f"{arm}.accuracy": record.accuracy, f"{arm}.kept_precision": record.precision,
                                  f"{arm}.n_kept": float(record.n_kept)}, step=t)  # fmt: skip
                 samples += [
-                    {"arm": arm, "round": t, "prompt": p.question, "output": o, "gold": p.answer,
+                    {"unit": p.id, "arm": arm, "round": t, "prompt": p.question, "output": o, "gold": p.answer,
                      "verdict": ("kept" if k else "dropped") + (", correct" if c else ", wrong")}
                     for p, o, k, c in zip(problems, outputs, kept, correct, strict=True)
                 ]  # fmt: skip
@@ -220,14 +214,13 @@ class SelfTrainingStudy(Study):
                          for r in records], name="rounds.jsonl")  # fmt: skip
         a0 = float(np.mean(base_correct))
         ctx.log_metrics({"base_accuracy": a0})
-        return self.measure(ctx, cfg, base.name, np.array(base_correct, dtype=float), records)
+        return self.measure(ctx, cfg, np.array(base_correct, dtype=float), records)
 
     @staticmethod
     def measure(
-        ctx: RunContext, cfg: Any, model: str, base_correct: np.ndarray, records: list[RoundRecord]
+        ctx: RunContext, cfg: SelfTrainingConfig, base_correct: np.ndarray, records: list[RoundRecord]
     ) -> list[Finding]:
-        common: dict[str, Any] = {"study": "compounding/self-training", "side": "self-signal", "model": model}
-        b, seed = int(cfg.n_bootstrap), ctx.seed
+        b, seed = cfg.n_bootstrap, ctx.seed
         a0 = float(base_correct.mean())
         by_arm: dict[str, list[RoundRecord]] = {}
         for r in records:
@@ -241,7 +234,6 @@ class SelfTrainingStudy(Study):
                     control="the base model (round 0)", control_value=0.0, margin=cfg.margin,
                     details={"precision_per_round": [r.precision for r in rs], "accuracy_per_round": [r.accuracy for r in rs],
                              "base_accuracy": a0},
-                    **common,
                 )
             )  # fmt: skip
         if "exact" in by_arm and "none" in by_arm:
@@ -252,7 +244,6 @@ class SelfTrainingStudy(Study):
                     metric="exact_minus_none", control="no verifier (keep everything)", control_value=0.0,
                     margin=cfg.margin, primary=True,
                     details={"definition": "final held-out accuracy, exact verifier minus none, paired over items"},
-                    **common,
                 )
             )  # fmt: skip
         # The recurrence: k from round 1 pooled over arms, later rounds predicted with each arm's realised (r, f).
@@ -281,7 +272,6 @@ class SelfTrainingStudy(Study):
                          "mean_abs_error": float(np.mean([abs(float(np.mean(x))) for x in residual_rows])) if residual_rows else None,
                          "predicted": predictions,
                          "definition": "absent = the measured accuracies sit where the recurrence predicts", "claim": "equivalence"},
-                **common,
             )
         )  # fmt: skip
         _plot(ctx.out_dir, by_arm, predictions, a0, cfg.rounds)
@@ -291,11 +281,7 @@ class SelfTrainingStudy(Study):
 def _plot(
     out: Path, by_arm: dict[str, list[RoundRecord]], predictions: dict[str, list[float]], a0: float, rounds: int
 ) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     steps = np.arange(rounds + 1)
     cmap = plt.get_cmap("tab10")
@@ -313,6 +299,4 @@ def _plot(
     ax.set_xticks(steps)
     ax.legend(fontsize=7, ncol=2)
     ax.set_title("self-training: measured accuracy beside the recurrence's prediction")
-    fig.tight_layout()
-    fig.savefig(out / "measured_vs_predicted.png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, out / "measured_vs_predicted.png")
