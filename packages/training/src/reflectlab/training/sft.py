@@ -21,6 +21,7 @@ changes process-wide torch settings.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 import warnings
@@ -44,7 +45,7 @@ from reflectlab.training.result import (
     write_record,
 )
 
-__all__ = ["SFTSettings", "base_weights", "train_sft"]
+__all__ = ["SFTSettings", "base_weights", "save_trained", "train_sft"]
 
 #: Learning rates used when ``SFTSettings.learning_rate`` is None.
 DEFAULT_LEARNING_RATE: dict[Method, float] = {"lora": 2e-4, "full": 2e-5}
@@ -376,12 +377,31 @@ def _fit(
     output = trainer.train()
     runtime = time.perf_counter() - started
     if trainer.accelerator.is_main_process:  # one writer when several processes train (accelerate launch)
-        trained: Any = trainer.model
-        trained.save_pretrained(partial)
+        save_trained(trainer.model, partial, base)
         if not settings.lora:
             renderer.tokenizer.save_pretrained(partial)
         shutil.rmtree(partial / "_trainer", ignore_errors=True)
     return _Fit(int(output.global_step), float(output.training_loss), losses, len(prepared), runtime)
+
+
+def save_trained(model: Any, folder: Path, base: ModelSpec) -> None:
+    """``model.save_pretrained(folder)``; then an adapter names its base as the spec does (the embedded or hub name,
+    see ``portable_name``), not by the local folder its weights were read from, in its config and its model card,
+    so that the adapter loads on another machine. (PEFT reads the local folder while it saves, so it is renamed
+    after.) Full weights name no base."""
+    from reflectlab.core.models.loader import ADAPTER_CONFIG, portable_name
+
+    model.save_pretrained(folder)
+    config_path = folder / ADAPTER_CONFIG
+    if not config_path.is_file():
+        return
+    config = json.loads(config_path.read_text())
+    local, name = config.get("base_model_name_or_path"), portable_name(base)
+    config["base_model_name_or_path"] = name
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True))
+    card = folder / "README.md"
+    if local and local != name and card.is_file():
+        card.write_text(card.read_text().replace(str(local), name))
 
 
 def _processes(device: str) -> Any:

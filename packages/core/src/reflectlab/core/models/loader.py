@@ -1,27 +1,80 @@
-"""Resolve a :class:`ModelSpec` to a loadable path, a fingerprint and a backend; load lazily."""
+"""Resolve a :class:`ModelSpec` to a loadable path, a fingerprint and a backend; load lazily.
+
+A trained adapter names its base model the way a spec does (:func:`portable_name`: the embedded or hub name, not
+the folder the weights were read from), so an adapter folder copied to another machine loads there: a spec whose
+``name`` is an adapter folder loads the base that the adapter names, with the adapter on top.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from reflectlab.core.cache import Cache
 from reflectlab.core.errors import UserError
 from reflectlab.core.models.base import Model
-from reflectlab.core.models.embedded import EMBEDDED
+from reflectlab.core.models.embedded import EMBEDDED, reflectlab_home
 from reflectlab.core.models.spec import ModelSpec
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")
 _SAMPLE = 1 << 20
+#: PEFT's adapter config; its ``base_model_name_or_path`` names the base model.
+ADAPTER_CONFIG = "adapter_config.json"
 
 
 def _looks_like_path(name: str) -> bool:
     return name.startswith(("/", "./", "../", "~")) or Path(name).exists()
 
 
+def portable_name(spec: ModelSpec) -> str:
+    """How a model trained from ``spec`` names its base: an embedded or hub name as it is (it loads on any machine),
+    a local folder as its absolute path (it loads where that folder exists)."""
+    if spec.name in EMBEDDED or not _looks_like_path(spec.name):
+        return spec.name
+    return str(Path(spec.name).expanduser().resolve())
+
+
+def adapter_base(adapter: str | Path) -> str:
+    """The base model that the adapter folder ``adapter`` names, as a spec name.
+
+    An adapter trained before adapters named their base portably records the local cache folder of an embedded
+    model (``<REFLECTLAB_HOME>/models/<name>``, perhaps on another machine); that reads as the embedded name."""
+    path = Path(adapter).expanduser() / ADAPTER_CONFIG
+    try:
+        base = json.loads(path.read_text()).get("base_model_name_or_path")
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read the adapter config {path}: {exc}") from exc
+    if not isinstance(base, str) or not base:
+        raise UserError(f"{path} names no base model (base_model_name_or_path); give model.name as well")
+    folder = Path(base)
+    cached = folder.name in EMBEDDED and folder.parent.name == "models"
+    if cached and (folder.parent == reflectlab_home() / "models" or not folder.exists()):
+        return folder.name
+    return base
+
+
+def is_adapter_folder(name: str) -> bool:
+    """True when ``name`` is a local folder that holds an adapter and no model of its own."""
+    if not _looks_like_path(name):
+        return False
+    folder = Path(name).expanduser()
+    return (folder / ADAPTER_CONFIG).is_file() and not (folder / "config.json").exists()
+
+
+def with_adapter_base(spec: ModelSpec) -> ModelSpec:
+    """``spec``, where ``name`` is an adapter folder, as the base that adapter names with the adapter on top;
+    any other spec as it is."""
+    if spec.adapter or not is_adapter_folder(spec.name):
+        return spec
+    return replace(spec, name=adapter_base(spec.name), adapter=str(Path(spec.name).expanduser()))
+
+
 def resolve_path(spec: ModelSpec) -> str:
-    """The folder (or hub name) that transformers loads; converts an embedded GGUF on first use."""
+    """The folder (or hub name) that transformers loads; converts an embedded GGUF on first use. For a spec that
+    names an adapter folder, the base model's."""
+    spec = with_adapter_base(spec)
     if spec.name in EMBEDDED:
         return str(EMBEDDED[spec.name].materialize())
     if _looks_like_path(spec.name):
@@ -67,5 +120,6 @@ def load_model(spec: ModelSpec, cache: Cache | None = None) -> Model:
     from reflectlab.core.registry import backends
 
     backend_cls = backends.get(spec.backend)
+    spec = with_adapter_base(spec)
     path = resolve_path(spec)
     return backend_cls(spec, path, cache=cache, fingerprint=fingerprint(spec, path))
