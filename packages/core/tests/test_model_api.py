@@ -44,7 +44,8 @@ def _reference_states(reference: Any, ids: list[int]) -> tuple[torch.Tensor, ...
 def _table_counts(path: Path) -> tuple[int, int]:
     db = sqlite3.connect(path)
     try:
-        return tuple(int(db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]) for t in ("entries", "arrays"))  # type: ignore[return-value]
+        entries, arrays = (int(db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]) for t in ("entries", "arrays"))
+        return entries, arrays
     finally:
         db.close()
 
