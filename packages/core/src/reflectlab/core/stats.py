@@ -148,3 +148,278 @@ def _nan_safe(fn: Callable[..., float], fallback: float) -> Callable[..., float]
         return fallback if np.isnan(v) else v
 
     return wrapped
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Unit-aware statistics: intervals and one-sided p-values whose n counts independent units.
+#
+# A study names its independent unit (a seed, topic, concept, problem, prompt, task, entity) and passes, beside
+# each observation, the id of the unit it belongs to. Everything nested in a unit is resampled with it. Means are
+# taken over unit means (each unit weighs the same) with a t-interval, which keeps its coverage with few units;
+# statistics that are not means (AUROC, correlation) use a cluster bootstrap written as resampling weights, so
+# thousands of resamples cost one matrix product. Rates use score intervals that stay honest at 0/n and n/n.
+# --------------------------------------------------------------------------------------------------------------
+
+ALTERNATIVES = ("greater", "less")
+#: Fewer units than this give no bootstrap interval (a bootstrap over a handful of values is not an interval).
+MIN_BOOTSTRAP_UNITS = 8
+#: Fewer units than this give no interval at all.
+MIN_UNITS = 2
+
+
+@dataclass(frozen=True)
+class UnitEstimate(Estimate):
+    """An :class:`Estimate` whose ``n`` counts independent units, with what a unit is and a one-sided p-value
+    (against the null the caller named, in the direction it named)."""
+
+    unit: str = ""
+    p_value: float = float("nan")
+    method: str = ""
+
+
+def _nan_estimate(n: int, unit: str, method: str, value: float = float("nan")) -> UnitEstimate:
+    return UnitEstimate(value, float("nan"), float("nan"), n, unit=unit, p_value=float("nan"), method=method)
+
+
+def _check_alternative(alternative: str) -> None:
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {ALTERNATIVES}, not {alternative!r}")
+
+
+def unit_index(units: Sequence[object] | np.ndarray | None, n: int) -> tuple[np.ndarray, int]:
+    """Integer codes 0..G-1 for the unit of each of ``n`` observations (each its own unit when ``units`` is None)."""
+    if units is None:
+        return np.arange(n), n
+    u = np.asarray([str(x) for x in units])
+    if len(u) != n:
+        raise ValueError(f"need one unit id per observation, got {len(u)} for {n}")
+    _, codes = np.unique(u, return_inverse=True)
+    return codes.astype(int), int(codes.max()) + 1 if n else 0
+
+
+def unit_means(values: Sequence[float] | np.ndarray, units: Sequence[object] | np.ndarray | None) -> np.ndarray:
+    """The mean of the finite observations of each unit (units with none are dropped)."""
+    x = np.asarray(values, dtype=float)
+    codes, g = unit_index(units, len(x))
+    ok = np.isfinite(x)
+    sums = np.bincount(codes[ok], weights=x[ok], minlength=g)
+    counts = np.bincount(codes[ok], minlength=g)
+    keep = counts > 0
+    return np.asarray(sums[keep] / counts[keep])
+
+
+def _t_interval(means: np.ndarray, null: float, alternative: str, level: float) -> tuple[float, float, float, float]:
+    g = len(means)
+    value = float(np.mean(means))
+    if g < MIN_UNITS:
+        return value, float("nan"), float("nan"), float("nan")
+    sd = float(np.std(means, ddof=1))
+    se = sd / np.sqrt(g)
+    q = float(sps.t.ppf(0.5 + level / 2, df=g - 1))
+    if se == 0.0:
+        # every unit has the same mean: a zero-width interval; the p-value is 0 or 1 by which side it lies on
+        side = value - null if alternative == "greater" else null - value
+        return value, value, value, 0.0 if side > 0 else 1.0
+    t = (value - null) / se
+    p = float(sps.t.sf(t, df=g - 1)) if alternative == "greater" else float(sps.t.cdf(t, df=g - 1))
+    return value, value - q * se, value + q * se, p
+
+
+def cluster_mean_ci(
+    values: Sequence[float] | np.ndarray,
+    units: Sequence[object] | np.ndarray | None = None,
+    *,
+    unit: str = "item",
+    null: float = 0.0,
+    alternative: str = "greater",
+    level: float = DEFAULT_LEVEL,
+) -> UnitEstimate:
+    """Mean over unit means with a t-interval over units and a one-sided t-test p-value against ``null``.
+
+    Observations nested in a unit (paraphrases within a seed, items within a topic) are averaged first, so ``n``
+    is the number of units. Non-finite observations are left out."""
+    _check_alternative(alternative)
+    means = unit_means(values, units)
+    if len(means) == 0:
+        return _nan_estimate(0, unit, "t over unit means")
+    value, low, high, p = _t_interval(means, null, alternative, level)
+    return UnitEstimate(value, low, high, len(means), unit=unit, p_value=p, method="t over unit means")
+
+
+def cluster_diff_ci(
+    a: Sequence[float] | np.ndarray,
+    b: Sequence[float] | np.ndarray,
+    units: Sequence[object] | np.ndarray | None = None,
+    **kwargs: object,
+) -> UnitEstimate:
+    """Mean of ``a - b`` over paired observations, by unit (see :func:`cluster_mean_ci`)."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.shape != y.shape:
+        raise ValueError("paired samples must have the same length")
+    return cluster_mean_ci(x - y, units, **kwargs)  # type: ignore[arg-type]
+
+
+def wilson_ci(successes: int, n: int, *, level: float = DEFAULT_LEVEL) -> tuple[float, float]:
+    """Wilson score interval of a rate: defined and honest at 0/n and n/n (0/24 gives [0, 0.138])."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    z = float(sps.norm.ppf(0.5 + level / 2))
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    low = 0.0 if successes <= 0 else max(0.0, centre - half)
+    high = 1.0 if successes >= n else min(1.0, centre + half)
+    return float(low), float(high)
+
+
+def rate_ci(
+    outcomes: Sequence[bool] | Sequence[float] | np.ndarray,
+    units: Sequence[object] | np.ndarray | None = None,
+    *,
+    unit: str = "item",
+    null: float = 0.5,
+    alternative: str = "greater",
+    level: float = DEFAULT_LEVEL,
+) -> UnitEstimate:
+    """A rate (share of true outcomes) by unit, honest at floors and ceilings.
+
+    With one outcome per unit: the Wilson interval and an exact binomial p-value. With several per unit: the t
+    interval over unit rates, widened to at least the Wilson interval over units when the unit rates do not vary
+    (all 0 or all 1), where a t-interval would have zero width."""
+    _check_alternative(alternative)
+    x = np.asarray(outcomes, dtype=float)
+    codes, _ = unit_index(units, len(x))
+    ok = np.isfinite(x)
+    x, codes = x[ok], codes[ok]
+    means = unit_means(x, codes)
+    g = len(means)
+    if g == 0:
+        return _nan_estimate(0, unit, "wilson")
+    if g == len(x):  # one outcome per unit
+        k = round(float(x.sum()))
+        low, high = wilson_ci(k, g, level=level)
+        test = sps.binomtest(k, g, min(max(null, 0.0), 1.0), alternative=alternative)
+        return UnitEstimate(k / g, low, high, g, unit=unit, p_value=float(test.pvalue), method="wilson")
+    value, low, high, p = _t_interval(means, null, alternative, level)
+    w_low, w_high = wilson_ci(round(float(means.sum())), g, level=level)
+    if np.isnan(low) or high - low < w_high - w_low:
+        low, high = min(low, w_low) if not np.isnan(low) else w_low, max(high, w_high) if not np.isnan(high) else w_high
+    return UnitEstimate(value, low, high, g, unit=unit, p_value=p, method="t over unit rates, at least wilson")
+
+
+def newcombe_diff_ci(k1: int, n1: int, k2: int, n2: int, *, level: float = DEFAULT_LEVEL) -> tuple[float, float]:
+    """Newcombe's hybrid score interval for the difference of two independent rates k1/n1 - k2/n2."""
+    if n1 <= 0 or n2 <= 0:
+        return float("nan"), float("nan")
+    p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = wilson_ci(k1, n1, level=level)
+    l2, u2 = wilson_ci(k2, n2, level=level)
+    d = p1 - p2
+    low = d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    high = d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return float(low), float(high)
+
+
+def _bootstrap_weights(codes: np.ndarray, g: int, n_resamples: int, seed: int) -> np.ndarray:
+    """Resampling weights, shape (n_resamples, n_obs): how often each observation's unit was drawn."""
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, g, size=(n_resamples, g))
+    counts = np.zeros((n_resamples, g))
+    np.add.at(counts, (np.repeat(np.arange(n_resamples), g), draws.ravel()), 1.0)
+    return np.asarray(counts[:, codes])
+
+
+def _percentile(
+    boot: np.ndarray, value: float, null: float, alternative: str, level: float
+) -> tuple[float, float, float]:
+    boot = boot[np.isfinite(boot)]
+    if len(boot) == 0:
+        return float("nan"), float("nan"), float("nan")
+    low, high = np.quantile(boot, [0.5 - level / 2, 0.5 + level / 2])
+    wrong = np.sum(boot <= null) if alternative == "greater" else np.sum(boot >= null)
+    return float(low), float(high), float((1 + wrong) / (1 + len(boot)))
+
+
+def _pair_matrix(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    pos, neg = labels.astype(bool), ~labels.astype(bool)
+    sp, sn = scores[pos][:, None], scores[neg][None, :]
+    return (sp > sn) + 0.5 * (sp == sn), pos, neg
+
+
+def _weighted_auroc(c: np.ndarray, wp: np.ndarray, wn: np.ndarray) -> np.ndarray:
+    num = np.einsum("bi,ij,bj->b", wp, c, wn)
+    den = wp.sum(axis=1) * wn.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan))
+
+
+def cluster_auroc_ci(
+    scores: Sequence[float] | np.ndarray,
+    labels: Sequence[int] | np.ndarray,
+    units: Sequence[object] | np.ndarray | None = None,
+    *,
+    scores_b: Sequence[float] | np.ndarray | None = None,
+    unit: str = "item",
+    null: float | None = None,
+    alternative: str = "greater",
+    seed: int = 0,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    level: float = DEFAULT_LEVEL,
+) -> UnitEstimate:
+    """AUROC of ``scores`` for ``labels`` (or, with ``scores_b``, the paired difference AUROC(a) - AUROC(b) on the
+    same items) with a cluster-bootstrap interval over units and a one-sided p-value against ``null`` (0.5 for
+    one AUROC, 0 for a difference, unless given). Fewer than :data:`MIN_BOOTSTRAP_UNITS` units give no interval."""
+    _check_alternative(alternative)
+    s = np.asarray(scores, dtype=float)
+    y = np.asarray(labels, dtype=int)
+    codes, g = unit_index(units, len(s))
+    c, pos, neg = _pair_matrix(s, y)
+    if scores_b is not None:
+        c = c - _pair_matrix(np.asarray(scores_b, dtype=float), y)[0]
+    null = (0.0 if scores_b is not None else 0.5) if null is None else null
+    method = "cluster bootstrap"
+    if pos.sum() == 0 or neg.sum() == 0:
+        return _nan_estimate(g, unit, method)
+    value = float(c.mean())
+    if g < MIN_BOOTSTRAP_UNITS:
+        return _nan_estimate(g, unit, method, value)
+    w = _bootstrap_weights(codes, g, n_resamples, seed)
+    boot = _weighted_auroc(c, w[:, pos], w[:, neg])
+    low, high, p = _percentile(boot, value, null, alternative, level)
+    return UnitEstimate(value, low, high, g, unit=unit, p_value=p, method=method)
+
+
+def correlation_ci(
+    x: Sequence[float] | np.ndarray,
+    y: Sequence[float] | np.ndarray,
+    units: Sequence[object] | np.ndarray | None = None,
+    *,
+    unit: str = "item",
+    null: float = 0.0,
+    alternative: str = "greater",
+    seed: int = 0,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    level: float = DEFAULT_LEVEL,
+) -> UnitEstimate:
+    """Pearson correlation with a cluster-bootstrap interval over units (each resample a weighted correlation)."""
+    _check_alternative(alternative)
+    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    codes, g = unit_index(None if units is None else np.asarray([str(u) for u in units])[ok], len(a))
+    method = "cluster bootstrap"
+    if len(a) < 3 or np.std(a) == 0 or np.std(b) == 0:
+        return _nan_estimate(g, unit, method)
+    value = float(np.corrcoef(a, b)[0, 1])
+    if g < MIN_BOOTSTRAP_UNITS:
+        return _nan_estimate(g, unit, method, value)
+    w = _bootstrap_weights(codes, g, n_resamples, seed)
+    tot = w.sum(axis=1, keepdims=True)
+    ma, mb = (w @ a)[:, None] / tot, (w @ b)[:, None] / tot
+    da, db = a[None, :] - ma, b[None, :] - mb
+    cov = np.sum(w * da * db, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        boot = cov / np.sqrt(np.sum(w * da * da, axis=1) * np.sum(w * db * db, axis=1))
+    low, high, p = _percentile(boot, value, null, alternative, level)
+    return UnitEstimate(value, low, high, g, unit=unit, p_value=p, method=method)
