@@ -5,22 +5,25 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from reflectlab.core.cache import Cache
+from reflectlab.core.config import ConfigValueError
 from reflectlab.core.errors import UserError
+from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext
+from reflectlab.core.models.base import user
 from reflectlab.core.models.loader import load_model
 from reflectlab.core.models.spec import ModelSpec
-from reflectlab.probes.emergence.knowledge_awareness import (
-    KnowledgeAwarenessConfig,
-    KnowledgeAwarenessStudy,
-    detection_findings,
-    latent_findings,
-    split,
-    steering_findings,
-)
+from reflectlab.probes.emergence.knowledge_awareness import KnowledgeAwarenessConfig, KnowledgeAwarenessStudy
+from reflectlab.probes.emergence.knowledge_awareness.activations import corpus_rows, corpus_states
+from reflectlab.probes.emergence.knowledge_awareness.directions import detection_findings
+from reflectlab.probes.emergence.knowledge_awareness.entities import split
+from reflectlab.probes.emergence.knowledge_awareness.sae_directions import latent_findings
+from reflectlab.probes.emergence.knowledge_awareness.steering import steering_findings
 
 
 def _data(plant: float, n: int = 120, d: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -32,39 +35,36 @@ def _data(plant: float, n: int = 120, d: int = 32, seed: int = 0) -> tuple[np.nd
     return x, unknown, split(list(unknown), 0.5, seed)
 
 
-def _detect(plant: float) -> dict[str, object]:
+def _detect(plant: float) -> tuple[dict[str, Finding], int]:
     x, unknown, test = _data(plant)
     states = {4: x, 8: np.random.default_rng(1).normal(size=x.shape)}
     lengths = np.random.default_rng(2).integers(2, 6, len(x)).astype(float)
-    findings, best, _ = detection_findings(states, unknown, test, lengths, model="m", margin=0.05, seed=0,
-                                           n_bootstrap=300)  # fmt: skip
-    out: dict[str, object] = {f.metric: f for f in findings}
-    out["best"] = best
-    return out
+    findings, best, _ = detection_findings(states, unknown, test, lengths, margin=0.05, seed=0, n_bootstrap=300)
+    return {f.metric: f for f in findings}, best
 
 
 def test_a_planted_direction_is_found_at_its_layer() -> None:
-    f = _detect(plant=3.0)
-    assert f["best"] == 4
-    assert f["direction_auroc"].verdict == "present"  # type: ignore[attr-defined]
-    assert f["direction_auroc.layer4"].verdict == "present"  # type: ignore[attr-defined]
-    assert f["direction_auroc.layer8"].verdict != "present"  # type: ignore[attr-defined]
-    assert f["direction_minus_length_auroc"].verdict == "present"  # type: ignore[attr-defined]
-    assert f["length_auroc"].verdict != "present"  # type: ignore[attr-defined]
+    f, best = _detect(plant=3.0)
+    assert best == 4
+    assert f["direction_auroc"].verdict == "present"
+    assert f["direction_auroc.layer4"].verdict == "present"
+    assert f["direction_auroc.layer8"].verdict != "present"
+    assert f["direction_minus_length_auroc"].verdict == "present"
+    assert f["length_auroc"].verdict != "present"
 
 
 def test_without_a_plant_nothing_is_present() -> None:
-    f = _detect(plant=0.0)
+    f, _ = _detect(plant=0.0)
     for metric in (
         "direction_auroc",
         "direction_auroc.layer4",
         "direction_auroc.layer8",
         "direction_minus_length_auroc",
     ):
-        assert f[metric].verdict != "present", metric  # type: ignore[attr-defined]
+        assert f[metric].verdict != "present", metric
 
 
-def _latents(plant_latent: int | None, generic_freq_of_plant: float = 0.0) -> tuple[dict[str, object], int]:
+def _latents(plant_latent: int | None, generic_freq_of_plant: float = 0.0) -> tuple[dict[str, Finding], int]:
     rng = np.random.default_rng(0)
     n, width = 120, 64
     unknown = np.arange(n) % 2 == 0
@@ -74,27 +74,26 @@ def _latents(plant_latent: int | None, generic_freq_of_plant: float = 0.0) -> tu
         acts[:, plant_latent] = np.where(unknown & (rng.random(n) < 0.9), 1.0 + rng.random(n), 0.0)
         generic[plant_latent] = generic_freq_of_plant
     test = split(list(unknown), 0.5, 0)
-    found, u, _ = latent_findings(acts, unknown, test, generic, max_generic=0.02, model="m", margin=0.05, seed=0,
-                                  n_bootstrap=300)  # fmt: skip
+    found, u, _ = latent_findings(acts, unknown, test, generic, max_generic=0.02, margin=0.05, seed=0, n_bootstrap=300)
     return {f.metric: f for f in found}, u
 
 
 def test_a_planted_unknown_latent_is_found() -> None:
     f, chosen = _latents(plant_latent=17)
     assert chosen == 17
-    assert f["unknown_latent_auroc"].verdict == "present"  # type: ignore[attr-defined]
+    assert f["unknown_latent_auroc"].verdict == "present"
 
 
 def test_a_latent_frequent_on_generic_text_is_excluded() -> None:
     f, chosen = _latents(plant_latent=17, generic_freq_of_plant=0.3)
     assert chosen != 17
-    assert f["unknown_latent_auroc"].verdict != "present"  # type: ignore[attr-defined]
+    assert f["unknown_latent_auroc"].verdict != "present"
 
 
 def test_without_a_planted_latent_nothing_is_present() -> None:
     f, _ = _latents(plant_latent=None)
-    assert f["unknown_latent_auroc"].verdict != "present"  # type: ignore[attr-defined]
-    assert f["known_latent_auroc"].verdict != "present"  # type: ignore[attr-defined]
+    assert f["unknown_latent_auroc"].verdict != "present"
+    assert f["known_latent_auroc"].verdict != "present"
 
 
 def test_steering_findings() -> None:
@@ -103,20 +102,20 @@ def test_steering_findings() -> None:
     off = np.zeros(n)
     refused = {"known/none": off, "known/unknown_dir": on, "known/random": off,
                "fabricated/none": on, "fabricated/known_dir": off}  # fmt: skip
-    f = {x.metric: x for x in steering_findings(refused, model="m", margin=0.05, seed=0, n_bootstrap=200)}
+    f = {x.metric: x for x in steering_findings(refused, margin=0.05, seed=0, n_bootstrap=200)}
     assert f["steer_refusal_vs_random"].verdict == "present"
     assert f["known_direction_cuts_refusal"].verdict == "present"
     refused["known/random"] = on  # any direction makes it refuse: not specific
-    f = {x.metric: x for x in steering_findings(refused, model="m", margin=0.05, seed=0, n_bootstrap=200)}
+    f = {x.metric: x for x in steering_findings(refused, margin=0.05, seed=0, n_bootstrap=200)}
     assert f["steer_refusal_vs_random"].verdict == "absent"
     assert f["steer_refusal_vs_none"].verdict == "present"
 
 
 def test_steering_hooks_add_the_vector_and_come_off(tiny_dir: Path) -> None:
     model = load_model(ModelSpec(name=str(tiny_dir)))
-    prompt = [[{"role": "user", "content": "The quick brown fox"}]]
+    prompt = [user("The quick brown fox")]
     before = model.hidden_states(prompt, [2])
-    v = np.random.default_rng(0).normal(size=before.shape[-1]).astype(np.float32)
+    v = np.random.default_rng(0).normal(size=(before.shape[-1],)).astype(np.float32)
     with model.steer({2: v}, scale=3.0):
         during = model.hidden_states(prompt, [2])
     after = model.hidden_states(prompt, [2])
@@ -125,19 +124,50 @@ def test_steering_hooks_add_the_vector_and_come_off(tiny_dir: Path) -> None:
 
 
 def test_missing_sae_lens_is_a_one_line_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from reflectlab.probes.emergence.sae import require_sae_lens
+    from reflectlab.probes.emergence.knowledge_awareness.sae import require_sae_lens
 
     monkeypatch.setitem(sys.modules, "sae_lens", None)  # what Python does for a module that cannot be imported
     with pytest.raises(UserError, match=r"pip install 'reflectlab-probes\[sae\]'"):
         require_sae_lens()
 
 
-def _cfg(**kw: object) -> KnowledgeAwarenessConfig:
-    base = dict(n_per_type=3, answer_tokens=4, layers=[0.5], sae_width=64, sae_k=4, sae_epochs=1.0,
+def _cfg(**kw: Any) -> KnowledgeAwarenessConfig:
+    base: dict[str, Any] = dict(n_per_type=3, answer_tokens=4, layers=[0.5], sae_width=64, sae_k=4, sae_epochs=1.0,
                 sae_batch_size=32, corpus_tokens=256, corpus_chunk=32, n_steer=3, n_random=1, steer_tokens=4,
                 known_min_correct=0, n_bootstrap=50)  # fmt: skip
     base.update(kw)
-    return KnowledgeAwarenessConfig(**base)  # type: ignore[arg-type]
+    return KnowledgeAwarenessConfig(**base)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"test_fraction": 1.0}, "test_fraction"),
+        ({"test_fraction": 0.0}, "test_fraction"),
+        ({"n_random": 0}, "n_random"),
+        ({"layers": [0.5, 1.5]}, "layers"),
+        ({"entity_types": ["city", "planet"]}, "entity_types"),
+        ({"sae_k": 2000}, "sae_k"),
+        ({"sae_release": "some-release"}, "sae_id"),
+        ({"n_bootstrap": 0}, "n_bootstrap"),
+    ],
+)
+def test_out_of_range_settings_are_refused_on_creation(overrides: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigValueError) as err:
+        KnowledgeAwarenessConfig(**overrides)
+    assert err.value.key == key
+
+
+def test_corpus_states_go_through_the_cache(tmp_path: Path, tiny_dir: Path) -> None:
+    cache = Cache(tmp_path / "cache.sqlite")
+    model = load_model(ModelSpec(name=str(tiny_dir)), cache)
+    rows = corpus_rows(model, 96, 32, seed=0)
+    first = corpus_states(model, 2, 96, 32, seed=0)
+    assert first.shape == (sum(len(r) - 1 for r in rows), 64)  # every token but each row's first
+    hits = cache.hits
+    again = corpus_states(model, 2, 96, 32, seed=0)
+    assert cache.hits == hits + len(rows)
+    np.testing.assert_array_equal(again, first)
 
 
 def test_the_study_trains_an_sae_that_loads_from_disk(tmp_path: Path, tiny_dir: Path) -> None:
@@ -156,7 +186,7 @@ def test_the_study_trains_an_sae_that_loads_from_disk(tmp_path: Path, tiny_dir: 
 
 
 def test_a_saved_sae_is_loaded_instead_of_trained(tmp_path: Path, tiny_dir: Path) -> None:
-    from reflectlab.probes.emergence.sae import train_topk_sae
+    from reflectlab.probes.emergence.knowledge_awareness.sae import train_topk_sae
 
     vectors = np.random.default_rng(0).normal(size=(256, 64)).astype(np.float32)
     saved = tmp_path / "saved-sae"

@@ -26,7 +26,7 @@ def require_sae_lens() -> Any:
     try:
         import sae_lens
     except ImportError:
-        raise UserError(f"the SAE step of emergence/knowledge-awareness needs sae-lens: {INSTALL_HINT}") from None
+        raise UserError(f"the SAE step of emergence/knowledge_awareness needs sae-lens: {INSTALL_HINT}") from None
     return sae_lens
 
 
