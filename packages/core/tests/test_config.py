@@ -46,7 +46,7 @@ def test_values_are_typed() -> None:
         (["nope=1"], "unknown config key 'nope'; allowed here: model, preset, seed"),
         (
             ["studies.alpha.nn=1"],
-            "unknown config key 'studies.alpha.nn'; allowed here: enabled, n_bootstrap, n_items",
+            "unknown config key 'studies.alpha.nn'; allowed here: enabled, n_bootstrap, margin, seeds, n_items",
         ),
         (["seed=abc"], "bad value for config key 'seed'"),
         (["studies.alpha.enabled=maybe"], "bad value for config key 'studies.alpha.enabled'"),
