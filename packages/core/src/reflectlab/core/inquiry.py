@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from reflectlab.core.cache import Cache
 from reflectlab.core.config import FineTune, StudyConfig
+from reflectlab.core.contracts import TrainedModel
 from reflectlab.core.findings import Finding
 from reflectlab.core.models.base import Model
 from reflectlab.core.models.spec import ModelSpec
@@ -123,25 +124,37 @@ class RunContext:
         output in a content-keyed folder under this study's persistent folder (a re-run with the same inputs
         reuses it), the step metrics are logged as ``<tag>/<name>``, and the adapter is copied into the run's
         artifacts under ``adapters/<tag>``. ``settings`` is a :class:`FineTune` block (seeded with ``seed``, by
-        default the run's) or the trainer's own settings mapping; ``extra`` adds trainer settings."""
-        from reflectlab.core.registry import trainers
-
-        spec = base or self.model_spec
+        default the run's) or the trainer's own settings mapping; ``extra`` adds trainer settings. :meth:`train`
+        is the same step for any trainer, returning the trainer's result instead of the loaded model."""
         if isinstance(settings, FineTune):
             values = settings.settings(self.seed if seed is None else seed, **extra)
         else:
             values = {**dict(settings), **extra}
+        return self.model(self.train(examples, values, tag, trainer=trainer, base=base).spec)
+
+    def train(
+        self, data: Any, settings: Any, tag: str, *, trainer: str = "sft", base: ModelSpec | None = None, **kwargs: Any
+    ) -> TrainedModel:
+        """Train ``base`` (default: the model under study) with a registered trainer, as :meth:`fine_tune` does
+        (content-keyed folder under ``fine-tunes/<tag>``, step metrics as ``<tag>/<name>``, the adapter copied to
+        ``adapters/<tag>``), and return the trainer's result: its ``spec`` loads the trained model, and the built-in
+        trainers' results also say how training went (steps, loss, run time).
+
+        ``data`` and ``settings`` are the trainer's own (the ``rl`` trainer takes ``(prompts, reward)`` and its
+        ``RLSettings``); ``kwargs`` go to the trainer's ``train`` (e.g. the ``rl`` trainer's ``reward_key``)."""
+        from reflectlab.core.registry import trainers
+
+        spec = base or self.model_spec
 
         def sink(metrics: Mapping[str, float], step: int) -> None:
             self.log_metrics({f"{tag}/{k}": v for k, v in metrics.items()}, step=step)
 
-        result = trainers.get(trainer).train(
-            spec, examples, values, self.persistent_dir("fine-tunes", tag), sink, keyed=True
-        )
+        folder = self.persistent_dir("fine-tunes", tag)
+        result = trainers.get(trainer).train(spec, data, settings, folder, sink, keyed=True, **kwargs)
         adapter = self.out_dir / "adapters" / tag
         if result.spec.adapter and not adapter.exists():
             shutil.copytree(result.spec.adapter, adapter, ignore=shutil.ignore_patterns("*.partial"))
-        return self.model(result.spec)
+        return result
 
     @property
     def model_work_tokens(self) -> int:
