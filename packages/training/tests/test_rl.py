@@ -15,7 +15,7 @@ from reflectlab.core.models.loader import load_model
 from reflectlab.core.models.spec import ModelSpec
 from reflectlab.core.registry import trainers
 from reflectlab.training.result import RECORD_FILE
-from reflectlab.training.rl import RLSettings, ScoredGroup, group_advantages, train_on_scored, train_rl
+from reflectlab.training.rl import RL, RLScored, RLSettings, ScoredGroup, group_advantages, train_on_scored, train_rl
 
 PROMPTS = [[{"role": "user", "content": f"Say number {i}"}] for i in range(6)]
 GOOD, BAD = "7 7 7 7", "the lazy dog"
@@ -70,7 +70,8 @@ def test_flat_rewards_teach_nothing(tiny_dir: Path, tmp_path: Path) -> None:
     """No plant: equal rewards give zero advantages, so the LoRA update stays at its zero start."""
     base = ModelSpec(name=str(tiny_dir))
     groups = [ScoredGroup(p, [GOOD, BAD], [0.5, 0.5]) for p in PROMPTS]
-    result = train_on_scored(base, groups, RLSettings(learning_rate=1e-2, lora_r=8), tmp_path / "flat")
+    result = train_on_scored(base, groups, RLSettings(learning_rate=1e-2, lora_r=8), tmp_path / "flat", keyed=True)
+    assert result.out_dir.parent == (tmp_path / "flat").resolve()  # keyed: the inputs' own subfolder
     weights = load_file(result.out_dir / "adapter_model.safetensors")
     assert all(torch.count_nonzero(w) == 0 for k, w in weights.items() if "lora_B" in k)
     assert _logprob(result.spec, GOOD) == pytest.approx(_logprob(base, GOOD), abs=1e-4)
@@ -84,8 +85,7 @@ def test_group_advantages() -> None:
 
 
 def test_registered_as_trainers() -> None:
-    assert trainers.get("rl") is train_rl
-    assert trainers.get("rl-scored") is train_on_scored
+    assert isinstance(trainers.get("rl"), RL) and isinstance(trainers.get("rl-scored"), RLScored)
 
 
 def test_bad_input_is_a_user_error(tiny_dir: Path, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from reflectlab.core.errors import UserError
 from reflectlab.core.models.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -56,6 +57,18 @@ def trained_spec(base: ModelSpec, out_dir: Path, method: Method) -> ModelSpec:
     if method == "lora":
         return replace(base, adapter=folder)
     return replace(base, name=folder, adapter=None)
+
+
+def output_folder(out_dir: str | Path, key: str, *, keyed: bool = False) -> Path:
+    """Where a run keyed ``key`` writes its output: ``out_dir``, or with ``keyed`` its subfolder named by the key.
+
+    A folder there that holds something other than a training output is refused, so no file is overwritten."""
+    out = Path(out_dir).expanduser().resolve()
+    if keyed:
+        out = out / key[:16]
+    if out.exists() and not (out / RECORD_FILE).is_file() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"{out} exists and is not a training output; give an empty or new folder")
+    return out
 
 
 def write_record(folder: Path, key: str, base: ModelSpec, result: TrainResult, extra: dict[str, Any]) -> None:

@@ -36,10 +36,10 @@ from reflectlab.core.errors import UserError
 from reflectlab.core.models.spec import ModelSpec
 from reflectlab.training.examples import Example, TargetedChat, normalise_all
 from reflectlab.training.result import (
-    RECORD_FILE,
     Method,
     MetricsSink,
     TrainResult,
+    output_folder,
     read_finished,
     trained_spec,
     write_record,
@@ -438,11 +438,7 @@ def train_sft(
     rows = normalise_all(examples)
     folder = base_weights(base)
     key = _run_key(base, folder, rows, settings)
-    out = Path(out_dir).expanduser().resolve()
-    if keyed:
-        out = out / key[:16]
-    if out.exists() and not (out / RECORD_FILE).is_file() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"{out} exists and is not a training output; give an empty or new folder")
+    out = output_folder(out_dir, key, keyed=keyed)
     if reuse:
         finished = read_finished(out, key, base)
         if finished is not None:
