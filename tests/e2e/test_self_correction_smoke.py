@@ -38,7 +38,7 @@ def test_self_correction_smoke(tmp_path: Path) -> None:
     online = children["self-correction/offline_vs_online"]
     artifacts = {a.path for a in tracker.client.list_artifacts(online.info.run_id)}
     assert {"attempts.png", "samples.jsonl", "findings.json"} <= artifacts
-    history = tracker.client.get_metric_history(online.info.run_id, "train/reward")
+    history = tracker.client.get_metric_history(online.info.run_id, "rl/train/reward")
     assert [m.step for m in history] == [1, 2]  # the rl trainer's steps reach the tracker
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import pytest
 
+from reflectlab.core.config import ConfigValueError, FineTune, build_config
 from reflectlab.core.errors import UserError
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext
@@ -27,7 +29,15 @@ from reflectlab.training.self_correction.offline_online import (
 from reflectlab.training.self_correction.self_trust import Judged, SelfTrustConfig, SelfTrustStudy, candidates
 
 N = 60
-KW = {"model": "planted", "margin": 0.05, "seed": 0, "n_bootstrap": 300}
+
+
+class Measure(TypedDict):
+    margin: float
+    seed: int
+    n_bootstrap: int
+
+
+KW: Measure = {"margin": 0.05, "seed": 0, "n_bootstrap": 300}
 
 
 def _by_metric(findings: list[Finding]) -> dict[str, Finding]:
@@ -194,31 +204,48 @@ def test_self_trust_study(tiny_dir: Path, tmp_path: Path) -> None:
     metrics = _by_metric(found)
     assert metrics["judge_auroc"].n >= 5 * 4  # gold and three distractors per problem at least
     rows = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
-    assert len(rows) == metrics["judge_auroc"].n and all(0.0 <= r["p_compare"] <= 1.0 for r in rows)
+    assert len(rows) == metrics["judge_auroc"].n and all(0.0 <= r["extras"]["p_compare"] <= 1.0 for r in rows)
+    assert {r["arm"] for r in rows} <= {"own", "offered"} and all(0.0 <= r["score"] <= 1.0 for r in rows)
     by_problem: dict[str, float] = {}
     for r in rows:
-        by_problem[r["prompt"]] = by_problem.get(r["prompt"], 0.0) + r["p_compare"]
+        by_problem[r["unit"]] = by_problem.get(r["unit"], 0.0) + r["extras"]["p_compare"]
     assert all(total == pytest.approx(1.0) for total in by_problem.values())  # one distribution per problem
 
 
 def test_offline_online_study_trains_every_arm(tiny_dir: Path, tmp_path: Path) -> None:
-    cfg = OfflineOnlineConfig(n_train=6, n_eval=6, attempt_tokens=6, second_samples=2, sft_epochs=1.0, rl_steps=1,
-                              n_bootstrap=50)  # fmt: skip
+    cfg = OfflineOnlineConfig(n_train=6, n_eval=6, attempt_tokens=6, second_samples=2, train=FineTune(epochs=1.0),
+                              rl_steps=1, n_bootstrap=50)  # fmt: skip
     ctx = RunContext(model_spec=ModelSpec(name=str(tiny_dir)), seed=0, out_dir=tmp_path, work_dir=tmp_path / "work")
     found = _by_metric(OfflineOnlineStudy().run(ctx, cfg))
     assert {"delta.base", "delta.pair_sft", "delta.star", "delta.rl", "rl_minus_pair_sft_delta"} <= set(found)
     assert found["delta.pair_sft"].details["n_train_examples"] > 0  # a random model gets most first attempts wrong
     assert found["delta.rl"].details["train_steps"] == 1
     assert (tmp_path / "attempts.png").is_file()
-    assert any(p.name.startswith("rl-") for p in (tmp_path / "work").iterdir())
+    # Each trained arm in its content-keyed folder, its adapter copied (star has no data: a random model makes no
+    # successful correction).
+    for arm in ("pair_sft", "rl"):
+        assert any((tmp_path / "work" / "fine-tunes" / arm).iterdir()) and (tmp_path / "adapters" / arm).is_dir()
 
 
 def test_registered_and_bad_config() -> None:
     assert inquiries.get("self-correction") is SelfCorrection
     assert set(SelfCorrection.studies) == {"confirmatory_reflection", "self_trust", "offline_vs_online"}
-    with pytest.raises(UserError, match="unknown or empty"):
-        offline_online._check_arms(OfflineOnlineConfig(arms=["dpo"]))
-    with pytest.raises(UserError, match="self-correction task settings"):
-        self_trust.problems(SelfTrustConfig(ops="/"), 3, 0)
+    with pytest.raises(ConfigValueError, match="unknown or empty"):
+        OfflineOnlineConfig(arms=["dpo"])
+    with pytest.raises(ConfigValueError, match="ops"):
+        SelfTrustConfig(ops="/")
+    with pytest.raises(ConfigValueError, match="extractor"):
+        ConfirmatoryConfig(extractor="regex")
     with pytest.raises(UserError, match="no traces file"):
         confirmatory._source(ConfirmatoryConfig(traces="/nonexistent/traces.jsonl"))
+
+
+def test_bad_values_are_refused_naming_the_key() -> None:
+    inquiry = SelfCorrection()
+    cls, presets = inquiry.config_class(), inquiry.presets()
+    with pytest.raises(UserError, match=r"'studies\.offline_vs_online\.arms'"):
+        build_config(cls, presets, ["preset=smoke", "studies.offline_vs_online.arms=[dpo]"])
+    with pytest.raises(UserError, match=r"'studies\.offline_vs_online\.(train\.)?epochs'"):
+        build_config(cls, presets, ["studies.offline_vs_online.train.epochs=0"])
+    cfg = build_config(cls, presets, ["preset=smoke"])
+    assert cfg.studies.offline_vs_online.train.epochs == 1.0 and cfg.studies.offline_vs_online.train.lora_r == 16

@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from reflectlab.core.errors import UserError
+from reflectlab.core.config import option, require
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
-from reflectlab.core.models.base import Model, SamplingParams
+from reflectlab.core.models.base import Model, Prompt, SamplingParams, user
 from reflectlab.core.plan import PlanContext, Work
 from reflectlab.core.stats import mean_ci, paired_diff_ci
 from reflectlab.evals.extract import Candidate, extract_answer, extract_candidates, same_number
+from reflectlab.evals.tasks.arithmetic import Problem
 from reflectlab.evals.traces import (
     CandidateFn,
     Trace,
@@ -39,19 +40,27 @@ from reflectlab.training.self_correction.common import TaskConfig, problems
 SOLVE = "{question}\nSolve it step by step, then check your answer. Write each answer you reach as 'Answer: <number>'."
 CHECK_CUE = "Let me check this."
 FORCE = "Final answer:"
-STUDY = "self-correction/confirmatory-reflection"
+EXTRACTORS = ("rule", "llm")
 
 
 @dataclass
 class ConfirmatoryConfig(TaskConfig):
-    n_problems: int = 120
-    traces: str = ""  # a JSONL of traces to analyse instead of generating ("example": the shipped example)
-    solve_tokens: int = 40
-    check_tokens: int = 48
-    force_tokens: int = 8
-    extractor: str = "rule"  # rule | llm
-    extractor_model: str = ""  # the llm extractor's model; "" = the model under study
-    temperature: float = 0.0
+    n_problems: int = option(120, "Problems the model solves, one generated trace each.")
+    traces: str = option("", "A JSONL of traces to analyse instead of generating ('example': the shipped example).")
+    solve_tokens: int = option(40, "New tokens of the solve step.")
+    check_tokens: int = option(48, "New tokens after the check cue.")
+    force_tokens: int = option(8, "New tokens of the answer forced after the first candidate (truncation arm).")
+    extractor: str = option("rule", "Who reads the candidate answers: rule (rule-based) or llm (a model, per line).")
+    extractor_model: str = option("", "The llm extractor's model; '' = the model under study.")
+    temperature: float = option(0.0, "Sampling temperature of the solve and check steps (0 = greedy).")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.n_problems >= 1, "n_problems", "must be at least 1")
+        for key in ("solve_tokens", "check_tokens", "force_tokens"):
+            require(getattr(self, key) >= 1, key, "must be at least 1")
+        require(self.extractor in EXTRACTORS, "extractor", f"must be one of {', '.join(EXTRACTORS)}")
+        require(self.temperature >= 0, "temperature", "must not be negative")
 
 
 @dataclass
@@ -64,10 +73,15 @@ class TraceResult:
     tokens_after_first: int
 
 
-def generate_traces(model: Model, items: list[Any], cfg: Any, seed: int) -> list[Trace]:
+def solve_chat(question: str) -> Prompt:
+    """The solve step's prompt, which the check step and the truncation arm continue."""
+    return user(SOLVE.format(question=question))
+
+
+def generate_traces(model: Model, items: list[Problem], cfg: ConfirmatoryConfig, seed: int) -> list[Trace]:
     """Solve, then a fixed check cue, then the model's own continuation: one trace per problem."""
     params = SamplingParams(max_new_tokens=cfg.solve_tokens, temperature=cfg.temperature)
-    chats = [[{"role": "user", "content": SOLVE.format(question=p.question)}] for p in items]
+    chats = [solve_chat(p.question) for p in items]
     solved = [g.text.strip() for g in model.generate(chats, params, seed=seed, desc="solve")]
     rendered = [model.render(c)[0] for c in chats]
     prompts = [r + s + "\n" + CHECK_CUE + "\n" for r, s in zip(rendered, solved, strict=True)]
@@ -79,7 +93,9 @@ def generate_traces(model: Model, items: list[Any], cfg: Any, seed: int) -> list
     ]
 
 
-def forced_answers(model: Model, traces: list[Trace], analyses: list[TraceAnalysis], cfg: Any) -> list[bool]:
+def forced_answers(
+    model: Model, traces: list[Trace], analyses: list[TraceAnalysis], cfg: ConfirmatoryConfig
+) -> list[bool]:
     """The truncation arm on generated traces: cut after the first candidate, force the answer, check it.
 
     A forced reply without a number counts as the first candidate (what the trace had stated at the cut); a trace
@@ -87,9 +103,8 @@ def forced_answers(model: Model, traces: list[Trace], analyses: list[TraceAnalys
     todo = [i for i, a in enumerate(analyses) if a.first_end is not None]
     prompts = []
     for i in todo:
-        chat = [{"role": "user", "content": SOLVE.format(question=traces[i].question)}]
         cut = traces[i].trace[: analyses[i].first_end]
-        prompts.append(model.render(chat)[0] + cut + "\n" + FORCE)
+        prompts.append(model.render(solve_chat(traces[i].question))[0] + cut + "\n" + FORCE)
     replies = model.generate(prompts, SamplingParams(max_new_tokens=cfg.force_tokens), desc="truncated") if todo else []
     out = [False] * len(traces)
     for i, g in zip(todo, replies, strict=True):
@@ -99,9 +114,12 @@ def forced_answers(model: Model, traces: list[Trace], analyses: list[TraceAnalys
     return out
 
 
-def measure(results: list[TraceResult], *, model: str, margin: float, seed: int, n_bootstrap: int) -> list[Finding]:
-    """Findings from analysed traces; separate from the model work so planted traces can test it."""
-    common: dict[str, Any] = {"study": STUDY, "side": "correction", "model": model, "margin": margin}
+def measure(
+    results: list[TraceResult], *, margin: float, seed: int, n_bootstrap: int, model: str = ""
+) -> list[Finding]:
+    """Findings from analysed traces; separate from the model work so planted traces can test it. ``model`` names
+    who wrote imported traces (the runner stamps the model under study where it is empty)."""
+    common: dict[str, Any] = {"model": model, "margin": margin}
     b = n_bootstrap
     analyses = [r.analysis for r in results]
     counts = transition_counts(analyses)
@@ -145,7 +163,7 @@ def measure(results: list[TraceResult], *, model: str, margin: float, seed: int,
     ]  # fmt: skip
 
 
-def _source(cfg: Any) -> list[Trace] | None:
+def _source(cfg: ConfirmatoryConfig) -> list[Trace] | None:
     if not cfg.traces:
         return None
     return read_traces(example_path() if cfg.traces == "example" else cfg.traces)
@@ -156,31 +174,27 @@ def _given(found: list[Candidate]) -> CandidateFn:
     return lambda _trace: found
 
 
-def _candidates(ctx: RunContext, cfg: Any, traces: list[Trace]) -> list[list[Candidate]]:
+def _candidates(ctx: RunContext, cfg: ConfirmatoryConfig, traces: list[Trace]) -> list[list[Candidate]]:
     if cfg.extractor == "rule":
         return [extract_candidates(t.trace) for t in traces]
-    if cfg.extractor == "llm":
-        from reflectlab.evals.llm_extract import LLMExtractor
+    from reflectlab.evals.llm_extract import LLMExtractor
 
-        reader = ctx.model(cfg.extractor_model or None)
-        return LLMExtractor(reader).extract_many([t.question for t in traces], [t.trace for t in traces])
-    raise UserError(f"confirmatory_reflection.extractor must be 'rule' or 'llm', got {cfg.extractor!r}")
+    reader = ctx.model(cfg.extractor_model or None)
+    return LLMExtractor(reader).extract_many([t.question for t in traces], [t.trace for t in traces])
 
 
-class ConfirmatoryStudy(Study):
-    name = "confirmatory-reflection"
+class ConfirmatoryStudy(Study[ConfirmatoryConfig]):
     side = "correction"
     description = "solve-then-check traces: transitions between candidate answers, first vs final, truncation arm"
 
-    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
+    def plan(self, cfg: ConfirmatoryConfig, ctx: PlanContext) -> Work:
         work = Work()
         m = ctx.subject
         imported = _source(cfg)
         n = len(imported) if imported is not None else cfg.n_problems
         if imported is None:
             items = problems(cfg, n, ctx.seed)
-            chats = [[{"role": "user", "content": SOLVE.format(question=p.question)}] for p in items]
-            prompt = ctx.count(m, chats)
+            prompt = ctx.count(m, [solve_chat(p.question) for p in items])
             # Measured on the quick preset: the answer step stops at about half its cap (the model states a short
             # answer), the check step at about 0.8 of its cap.
             solve, check = cfg.solve_tokens // 2, int(0.8 * cfg.check_tokens)
@@ -192,7 +206,7 @@ class ConfirmatoryStudy(Study):
             work.generate(reader, 5 * n, 5 * n * 150, 8)
         return work
 
-    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+    def run(self, ctx: RunContext, cfg: ConfirmatoryConfig) -> list[Finding]:
         imported = _source(cfg)
         model = ctx.model()
         if imported is None:
@@ -212,8 +226,8 @@ class ConfirmatoryStudy(Study):
             after = len(tok(t.trace[a.first_end :], add_special_tokens=False)["input_ids"]) if a.first_end else 0
             results.append(TraceResult(a, cut, total, after))
         source = "generated" if imported is None else f"imported from {cfg.traces}"
-        label = imported[0].model if imported and imported[0].model else model.name
-        findings = measure(results, model=label, margin=cfg.margin, seed=ctx.seed, n_bootstrap=int(cfg.n_bootstrap))
+        label = imported[0].model if imported and imported[0].model else ""
+        findings = measure(results, model=label, margin=cfg.margin, seed=ctx.seed, n_bootstrap=cfg.n_bootstrap)
         for f in findings:
             f.details["source"] = source
             f.details["extractor"] = cfg.extractor
@@ -221,9 +235,10 @@ class ConfirmatoryStudy(Study):
         ctx.log_metrics({f"transitions.{k.replace('->', '_to_').replace(' ', '_')}": float(v)
                          for k, v in counts.items()})  # fmt: skip
         ctx.log_samples(
-            {"id": t.id, "prompt": t.question, "output": t.trace, "gold": t.answer, "candidates": a.values,
-             "transitions": a.transitions, "truncated_correct": r.truncated_correct,
-             "verdict": "final correct" if a.final_correct else "final wrong"}
+            {"unit": t.id, "item": "trace", "arm": "generated" if imported is None else "imported",
+             "model": t.model or None, "prompt": t.question, "output": t.trace,
+             "verdict": "final correct" if a.final_correct else "final wrong", "gold": t.answer,
+             "candidates": a.values, "transitions": a.transitions, "truncated_correct": r.truncated_correct}
             for t, a, r in zip(traces, analyses, results, strict=True)
         )  # fmt: skip
         return findings

@@ -23,24 +23,25 @@ model to repeat itself).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from reflectlab.core.errors import UserError
+from reflectlab.core.config import FineTune, fine_tune, option, require
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
-from reflectlab.core.models.base import Model, SamplingParams
+from reflectlab.core.models.base import Model, SamplingParams, user
 from reflectlab.core.plan import PlanContext, Work
+from reflectlab.core.plots import pyplot, save_figure
 from reflectlab.core.stats import mean_ci, paired_diff_ci
 from reflectlab.evals.extract import extract_answer, same_number
 from reflectlab.evals.tasks.arithmetic import Problem
 from reflectlab.evals.verifiers import ExactMatch
+from reflectlab.training.result import TrainResult
+from reflectlab.training.rl import RLSettings
 from reflectlab.training.self_correction.common import TaskConfig, problems
 
-STUDY = "self-correction/offline-vs-online"
 INSTRUCTION = "There might be an error in your answer. Review it and give your final answer."
 ARMS = ("base", "pair_sft", "star", "rl")
 EDIT_BINS = (0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0001)
@@ -50,25 +51,35 @@ Chat = list[dict[str, str]]
 
 @dataclass
 class OfflineOnlineConfig(TaskConfig):
-    n_train: int = 64
-    n_eval: int = 80
-    arms: list[str] = field(default_factory=lambda: list(ARMS))
-    attempt_tokens: int = 24
-    sample_temperature: float = 0.8
-    second_samples: int = 4  # second attempts the base samples per training problem (the offline data's source)
-    sft_epochs: float = 2.0
-    sft_learning_rate: float = 2e-4
-    lora_r: int = 16
-    rl_steps: int = 24
-    rl_learning_rate: float = 2e-4
-    rl_num_generations: int = 4
-    rl_prompts_per_step: int = 2
-    alpha: float = 10.0
+    n_train: int = option(64, "Training problems: the base's attempts on them are the offline data and RL prompts.")
+    n_eval: int = option(80, "Held-out problems every arm is evaluated on, two greedy attempts each.")
+    arms: list[str] = option(  # noqa: RUF009 (a field specifier)
+        factory=lambda: list(ARMS), help="Arms to train and evaluate: base, pair_sft, star, rl."
+    )
+    attempt_tokens: int = option(24, "New tokens per attempt.")
+    sample_temperature: float = option(0.8, "Temperature of the base's sampled attempts and of the RL rollouts.")
+    second_samples: int = option(4, "Second attempts the base samples per training problem (the offline data).")
+    train: FineTune = fine_tune(epochs=2.0, lora_r=16, learning_rate=2e-4, batch_size=8)  # noqa: RUF009 (a field specifier)
+    rl_steps: int = option(24, "GRPO steps of the rl arm (its LoRA rank is train.lora_r).")
+    rl_learning_rate: float = option(2e-4, "Learning rate of the rl arm.")
+    rl_num_generations: int = option(4, "Second attempts sampled per prompt (a GRPO group).")
+    rl_prompts_per_step: int = option(2, "Prompts (groups) per GRPO step.")
+    alpha: float = option(10.0, "SCoRe's bonus weight: the rl reward is r2 + alpha * (r2 - r1).")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        unknown = [a for a in self.arms if a not in ARMS]
+        require(bool(self.arms) and not unknown, "arms", f"unknown or empty {unknown}; known: {', '.join(ARMS)}")
+        for key in ("n_train", "n_eval", "attempt_tokens", "second_samples", "rl_steps", "rl_prompts_per_step"):
+            require(getattr(self, key) >= 1, key, "must be at least 1")
+        require(self.rl_num_generations >= 2, "rl_num_generations", "must be at least 2 (a group needs a comparison)")
+        require(self.sample_temperature > 0, "sample_temperature", "must be positive")
+        require(self.rl_learning_rate > 0, "rl_learning_rate", "must be positive")
 
 
 def second_chat(problem: Problem, first: str) -> Chat:
     """The second-attempt prompt: the problem, the first attempt, the fixed instruction."""
-    return [*problem.messages(), {"role": "assistant", "content": first}, {"role": "user", "content": INSTRUCTION}]
+    return [*problem.messages(), {"role": "assistant", "content": first}, *user(INSTRUCTION)]
 
 
 def edit_distance(a: str, b: str) -> float:
@@ -134,9 +145,9 @@ def arm_summary(r: ArmResult, seed: int, b: int) -> dict[str, Any]:
     }
 
 
-def measure(results: dict[str, ArmResult], *, model: str, margin: float, seed: int, n_bootstrap: int) -> list[Finding]:
+def measure(results: dict[str, ArmResult], *, margin: float, seed: int, n_bootstrap: int) -> list[Finding]:
     """Findings from each arm's attempts; separate from the model work so planted attempts can test it."""
-    common: dict[str, Any] = {"study": STUDY, "side": "correction", "model": model, "margin": margin}
+    common: dict[str, Any] = {"margin": margin}
     b = n_bootstrap
     findings = []
     base = results.get("base")
@@ -198,7 +209,7 @@ class Collected:
     r2: list[list[bool]]
 
 
-def collect(model: Model, items: list[Problem], cfg: Any, seed: int) -> Collected:
+def collect(model: Model, items: list[Problem], cfg: OfflineOnlineConfig, seed: int) -> Collected:
     params = SamplingParams(max_new_tokens=cfg.attempt_tokens, temperature=cfg.sample_temperature)
     first = [g.text for g in model.generate([p.messages() for p in items], params, seed=seed, desc="first attempts")]
     k = cfg.second_samples
@@ -235,7 +246,7 @@ def star_examples(data: Collected) -> list[Chat]:
     return out
 
 
-def evaluate(model: Model, items: list[Problem], cfg: Any, arm: str) -> ArmResult:
+def evaluate(model: Model, items: list[Problem], cfg: OfflineOnlineConfig, arm: str) -> ArmResult:
     """Two greedy attempts on each evaluation problem."""
     params = SamplingParams(max_new_tokens=cfg.attempt_tokens)
     first = [g.text for g in model.generate([p.messages() for p in items], params, desc=f"{arm}: attempt 1")]
@@ -246,17 +257,21 @@ def evaluate(model: Model, items: list[Problem], cfg: Any, arm: str) -> ArmResul
                      np.array(exact.verify(items, second), dtype=float))  # fmt: skip
 
 
-def _key(*parts: Any) -> str:
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
+def trained(
+    ctx: RunContext, data: Any, settings: Any, tag: str, base: Model, trainer: str = "sft", **kwargs: Any
+) -> tuple[Model, TrainResult]:
+    """The model trained from ``base`` under ``tag`` (:meth:`RunContext.train`), and how training went."""
+    result = ctx.train(data, settings, tag, trainer=trainer, base=base.spec, **kwargs)
+    if not isinstance(result, TrainResult):
+        raise TypeError(f"the {trainer} trainer returned {type(result).__name__}, not a TrainResult")
+    return ctx.model(result.spec), result
 
 
-class OfflineOnlineStudy(Study):
-    name = "offline-vs-online"
+class OfflineOnlineStudy(Study[OfflineOnlineConfig]):
     side = "correction"
     description = "two attempts: prompted base vs Pair-SFT vs STaR vs online RL (GRPO) on its own attempts"
 
-    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
-        _check_arms(cfg)
+    def plan(self, cfg: OfflineOnlineConfig, ctx: PlanContext) -> Work:
         work = Work()
         m = ctx.subject
         train = problems(cfg, cfg.n_train, ctx.seed)
@@ -275,7 +290,7 @@ class OfflineOnlineStudy(Study):
         share = {"pair_sft": 0.5, "star": 0.5 * 0.2 * cfg.second_samples}
         for arm in ("pair_sft", "star"):
             if arm in cfg.arms:
-                work.train(m, int(cfg.sft_epochs * share[arm] * cfg.n_train * (second + t)))
+                work.train(m, int(cfg.train.epochs * share[arm] * cfg.n_train * (second + t)))
         if "rl" in cfg.arms:
             rollouts = cfg.rl_steps * cfg.rl_num_generations * cfg.rl_prompts_per_step
             # A GRPO step samples its rollouts inside TRL at a batch far below the planner's, so each of its t
@@ -286,10 +301,7 @@ class OfflineOnlineStudy(Study):
             work.train(m, int(rollouts * (second + t)))
         return work
 
-    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
-        _check_arms(cfg)
-        from reflectlab.core.registry import trainers
-
+    def run(self, ctx: RunContext, cfg: OfflineOnlineConfig) -> list[Finding]:
         base = ctx.model()
         train_items = problems(cfg, cfg.n_train, ctx.seed)
         eval_items = problems(cfg, cfg.n_eval, 10_000 + ctx.seed, exclude={p.id for p in train_items})
@@ -301,11 +313,7 @@ class OfflineOnlineStudy(Study):
                 examples = pair_sft_examples(data) if arm == "pair_sft" else star_examples(data)
                 n_examples = len(examples)
                 if examples:
-                    settings = {"epochs": float(cfg.sft_epochs), "learning_rate": float(cfg.sft_learning_rate),
-                                "lora_r": int(cfg.lora_r), "batch_size": 8, "seed": ctx.seed}  # fmt: skip
-                    folder = ctx.persistent_dir(f"{arm}-{_key(base.fingerprint, examples, settings)}")
-                    result = trainers.get("sft")(base.spec, examples, settings, folder)
-                    model = ctx.model(result.spec)
+                    model, result = trained(ctx, examples, cfg.train.settings(ctx.seed), arm, base)
                     train_info = {"train_loss": result.train_loss, "train_steps": result.steps}
             elif arm == "rl" and data is not None:
                 model, n_examples, train_info = self._rl(ctx, cfg, base, data)
@@ -316,26 +324,26 @@ class OfflineOnlineStudy(Study):
             ctx.log_metrics({f"{arm}.acc_t1": float(r.r1.mean()), f"{arm}.acc_t2": float(r.r2.mean()),
                              f"{arm}.answer_changed": float(r.changed.mean())})  # fmt: skip
         ctx.log_samples(
-            {"arm": arm, "prompt": p.question, "output": f"{a}\n--- {INSTRUCTION}\n{b}", "gold": p.answer,
-             "verdict": f"t1 {'right' if r1 else 'wrong'}, t2 {'right' if r2 else 'wrong'}"}
+            {"unit": p.id, "item": "two attempts", "arm": arm, "prompt": p.question,
+             "output": f"{a}\n--- {INSTRUCTION}\n{b}", "score": float(r2 - r1),
+             "verdict": f"t1 {'right' if r1 else 'wrong'}, t2 {'right' if r2 else 'wrong'}", "gold": p.answer}
             for arm, r in results.items()
             for p, a, b, r1, r2 in zip(eval_items, r.first, r.second, r.r1, r.r2, strict=True)
         )  # fmt: skip
         _plot(ctx, results)
-        return measure(results, model=base.name, margin=cfg.margin, seed=ctx.seed, n_bootstrap=int(cfg.n_bootstrap))
+        return measure(results, margin=cfg.margin, seed=ctx.seed, n_bootstrap=cfg.n_bootstrap)
 
     @staticmethod
-    def _rl(ctx: RunContext, cfg: Any, base: Model, data: Collected) -> tuple[Model, int, dict[str, Any]]:
+    def _rl(
+        ctx: RunContext, cfg: OfflineOnlineConfig, base: Model, data: Collected
+    ) -> tuple[Model, int, dict[str, Any]]:
         """Online GRPO on second attempts after the base's own first attempts."""
-        from reflectlab.core.registry import trainers
-        from reflectlab.training.rl import RLSettings
-
         chats = [second_chat(p, a) for p, a in zip(data.items, data.first, strict=True)]
         # Each prompt is known by its question and first attempt.
         gold = {
             (c[0]["content"], c[1]["content"]): (p, ok) for c, p, ok in zip(chats, data.items, data.r1, strict=True)
         }
-        exact, alpha = ExactMatch(), float(cfg.alpha)
+        exact, alpha = ExactMatch(), cfg.alpha
 
         def reward(prompts: list[Chat], texts: list[str]) -> list[float]:
             out = []
@@ -346,31 +354,18 @@ class OfflineOnlineStudy(Study):
             return out
 
         settings = RLSettings(
-            steps=int(cfg.rl_steps), learning_rate=float(cfg.rl_learning_rate),
-            num_generations=int(cfg.rl_num_generations), prompts_per_step=int(cfg.rl_prompts_per_step),
-            max_completion_length=int(cfg.attempt_tokens), temperature=float(cfg.sample_temperature),
-            lora_r=int(cfg.lora_r), seed=ctx.seed,
+            steps=cfg.rl_steps, learning_rate=cfg.rl_learning_rate, num_generations=cfg.rl_num_generations,
+            prompts_per_step=cfg.rl_prompts_per_step, max_completion_length=cfg.attempt_tokens,
+            temperature=cfg.sample_temperature, lora_r=cfg.train.lora_r, seed=ctx.seed,
         )  # fmt: skip
         reward_key = f"exact-two-attempt-alpha{alpha}"
-        folder = ctx.persistent_dir(f"rl-{_key(base.fingerprint, chats, settings, reward_key)}")
-        result = trainers.get("rl")(base.spec, chats, reward, settings, folder, ctx.log_metrics, reward_key=reward_key)
+        model, result = trained(ctx, (chats, reward), settings, "rl", base, "rl", reward_key=reward_key)
         info = {"train_steps": result.steps, "train_loss": result.train_loss, "rl_runtime_s": result.runtime_s}
-        return ctx.model(result.spec), len(chats), info
-
-
-def _check_arms(cfg: Any) -> None:
-    unknown = [a for a in cfg.arms if a not in ARMS]
-    if unknown or not cfg.arms:
-        raise UserError(f"offline_vs_online.arms: unknown or empty {unknown}; known: {', '.join(ARMS)}")
+        return model, len(chats), info
 
 
 def _plot(ctx: RunContext, results: dict[str, ArmResult]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (left, right) = pyplot().subplots(1, 2, figsize=(10, 4))
     names = list(results)
     x = np.arange(len(names))
     left.bar(x - 0.2, [results[a].r1.mean() for a in names], 0.4, label="Acc@t1")
@@ -388,6 +383,4 @@ def _plot(ctx: RunContext, results: dict[str, ArmResult]) -> None:
     right.set_ylabel("share of problems")
     right.legend()
     right.set_title("collapse diagnostic")
-    fig.tight_layout()
-    fig.savefig(ctx.out_dir / "attempts.png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, ctx.out_dir / "attempts.png")

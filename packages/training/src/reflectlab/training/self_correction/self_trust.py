@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import string
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats as sps
 
+from reflectlab.core.config import option, require
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
-from reflectlab.core.models.base import Model, SamplingParams
+from reflectlab.core.models.base import Model, Prompt, SamplingParams, user
 from reflectlab.core.plan import PlanContext, Work
 from reflectlab.core.stats import Estimate, auroc_ci, mean_ci, paired_auroc_diff_ci, paired_diff_ci
 from reflectlab.evals.extract import Number, extract_answer, number_key, same_number
@@ -32,7 +33,6 @@ from reflectlab.evals.tasks.arithmetic import Problem
 from reflectlab.evals.verifiers import ModelJudge
 from reflectlab.training.self_correction.common import TaskConfig, problems
 
-STUDY = "self-correction/self-trust"
 OWN = (
     "Question: {question}\nYour answer: {answer}\n\n"
     "Is your answer correct? Answer with one word: yes or no."
@@ -46,9 +46,16 @@ COMPARE = "Question: {question}\n\nCandidate answers:\n{options}\n\nWhich answer
 
 @dataclass
 class SelfTrustConfig(TaskConfig):
-    n_problems: int = 96
-    answer_tokens: int = 24
-    distractor_offsets: list[int] = field(default_factory=lambda: [-1, 1, 10])
+    n_problems: int = option(96, "Problems the model answers and then judges candidates for.")
+    answer_tokens: int = option(24, "New tokens of the model's own (greedy) answer.")
+    distractor_offsets: list[int] = option(  # noqa: RUF009 (a field specifier)
+        factory=lambda: [-1, 1, 10], help="Near-miss distractors: the gold answer plus each of these offsets."
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.n_problems >= 1, "n_problems", "must be at least 1")
+        require(self.answer_tokens >= 1, "answer_tokens", "must be at least 1")
 
 
 @dataclass
@@ -81,6 +88,13 @@ def _text(value: Number) -> str:
     return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
+def compare_prompt(question: str, answers: list[str]) -> tuple[Prompt, list[str]]:
+    """The comparison arm's prompt showing ``answers`` lettered in the given order, and the letters."""
+    letters = list(string.ascii_uppercase[: len(answers)])
+    options = "\n".join(f"{letter}. {answer}" for letter, answer in zip(letters, answers, strict=True))
+    return user(COMPARE.format(question=question, options=options)), letters
+
+
 def spearman_ci(x: np.ndarray, y: np.ndarray, *, seed: int, n_resamples: int) -> Estimate:
     """Spearman's rank correlation with a percentile bootstrap interval over items (NaN with fewer than 3)."""
     n = len(x)
@@ -105,9 +119,9 @@ def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> 
                      for k in range(bins) if (edges == k).any()))  # fmt: skip
 
 
-def measure(j: Judged, *, model: str, margin: float, seed: int, n_bootstrap: int) -> list[Finding]:
+def measure(j: Judged, *, margin: float, seed: int, n_bootstrap: int) -> list[Finding]:
     """Findings from judged candidates; separate from the model work so planted judgements can test it."""
-    common: dict[str, Any] = {"study": STUDY, "side": "correction", "model": model, "margin": margin}
+    common: dict[str, Any] = {"margin": margin}
     b = n_bootstrap
     y = j.correct.astype(float)
     own = j.own.astype(bool)
@@ -160,10 +174,18 @@ def measure(j: Judged, *, model: str, margin: float, seed: int, n_bootstrap: int
     ]  # fmt: skip
 
 
-def judge(model: Model, items: list[Problem], own_values: list[Number | None], cfg: Any, seed: int) -> Judged:
+def judged_rows(
+    items: list[Problem], own_values: list[Number | None], offsets: list[int]
+) -> list[tuple[int, Number, bool]]:
+    """(problem index, candidate value, is the model's own answer) for every candidate judged, problem by problem."""
+    return [(i, v, is_own) for i, p in enumerate(items) for v, is_own in candidates(p, own_values[i], offsets)]
+
+
+def judge(
+    model: Model, items: list[Problem], own_values: list[Number | None], cfg: SelfTrustConfig, seed: int
+) -> Judged:
     """Every judgement of the study for the candidates of ``items``."""
-    rows = [(i, v, is_own) for i, p in enumerate(items)
-            for v, is_own in candidates(p, own_values[i], list(cfg.distractor_offsets))]  # fmt: skip
+    rows = judged_rows(items, own_values, cfg.distractor_offsets)
     questions = [items[i].question for i, _, _ in rows]
     answers = [_text(v) for _, v, _ in rows]
     p_own = ModelJudge(model, pointwise_template=OWN).pointwise(questions, answers)
@@ -175,9 +197,8 @@ def judge(model: Model, items: list[Problem], own_values: list[Number | None], c
     for i, p in enumerate(items):
         idx = [k for k, (r, _, _) in enumerate(rows) if r == i]
         order = [idx[k] for k in rng.permutation(len(idx))]
-        letters = list(string.ascii_uppercase[: len(order)])
-        options = "\n".join(f"{letter}. {answers[k]}" for letter, k in zip(letters, order, strict=True))
-        prompts.append([{"role": "user", "content": COMPARE.format(question=p.question, options=options)}])
+        prompt, letters = compare_prompt(p.question, [answers[k] for k in order])
+        prompts.append(prompt)
         letters_per.append(letters)
         members.append(order)
     for size in sorted({len(ls) for ls in letters_per}):  # one batched read per number of candidates
@@ -196,12 +217,11 @@ def judge(model: Model, items: list[Problem], own_values: list[Number | None], c
     )
 
 
-class SelfTrustStudy(Study):
-    name = "self-trust"
+class SelfTrustStudy(Study[SelfTrustConfig]):
     side = "correction"
     description = "P(yes) for own answers, gold and distractors, own vs other framing, and all-candidates comparison"
 
-    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
+    def plan(self, cfg: SelfTrustConfig, ctx: PlanContext) -> Work:
         work = Work()
         m = ctx.subject
         items = problems(cfg, cfg.n_problems, ctx.seed)
@@ -209,18 +229,16 @@ class SelfTrustStudy(Study):
         # The own answer usually coincides with the gold answer or a distractor, so about one candidate fewer.
         per_problem = 1.3 + len(cfg.distractor_offsets)
         work.generate(m, n, ctx.count(m, [p.messages() for p in items]), cfg.answer_tokens)
-        judge = sum(ctx.count(m, [[{"role": "user", "content": t.format(question=p.question, answer="10")}]
-                                  for p in items]) for t in (OWN, OTHER))  # fmt: skip
+        judge = sum(ctx.count(m, [user(t.format(question=p.question, answer="10")) for p in items])
+                    for t in (OWN, OTHER))  # fmt: skip
         work.forward(m, int(judge * per_problem))  # next-token reads
         work.forward(
             m, int(per_problem * (ctx.count(m, [p.messages() for p in items]) + 4 * n)), scored=int(per_problem * 4 * n)
         )
-        options = "\n".join(f"{c}. 10" for c in "ABCD")
-        compare = [[{"role": "user", "content": COMPARE.format(question=p.question, options=options)}] for p in items]
-        work.forward(m, ctx.count(m, compare))
+        work.forward(m, ctx.count(m, [compare_prompt(p.question, ["10"] * 4)[0] for p in items]))
         return work
 
-    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+    def run(self, ctx: RunContext, cfg: SelfTrustConfig) -> list[Finding]:
         model = ctx.model()
         items = problems(cfg, cfg.n_problems, ctx.seed)
         gens = model.generate([p.messages() for p in items], SamplingParams(max_new_tokens=cfg.answer_tokens),
@@ -235,13 +253,11 @@ class SelfTrustStudy(Study):
             "mean_p_yes_wrong": float(judged.p_own_frame[~judged.correct].mean()) if (~judged.correct).any() else 0.0,
         })  # fmt: skip
         ctx.log_samples(
-            {"prompt": items[int(judged.problem[k])].question, "output": gens[int(judged.problem[k])].text,
-             "candidate": _text(v), "own": bool(judged.own[k]), "gold": items[int(judged.problem[k])].answer,
-             "p_yes_own_frame": float(judged.p_own_frame[k]), "p_yes_other_frame": float(judged.p_other_frame[k]),
-             "p_compare": float(judged.p_compare[k]), "logprob": float(judged.logprob[k]),
-             "verdict": "correct" if judged.correct[k] else "wrong"}
-            for k, v in enumerate(
-                v for i, p in enumerate(items) for v, _ in candidates(p, own_values[i], list(cfg.distractor_offsets))
-            )
+            {"unit": items[i].id, "item": _text(v), "arm": "own" if is_own else "offered",
+             "prompt": items[i].question, "output": gens[i].text, "score": float(judged.p_own_frame[k]),
+             "verdict": "correct" if judged.correct[k] else "wrong", "gold": items[i].answer,
+             "p_yes_other_frame": float(judged.p_other_frame[k]), "p_compare": float(judged.p_compare[k]),
+             "logprob": float(judged.logprob[k])}
+            for k, (i, v, is_own) in enumerate(judged_rows(items, own_values, cfg.distractor_offsets))
         )  # fmt: skip
-        return measure(judged, model=model.name, margin=cfg.margin, seed=ctx.seed, n_bootstrap=int(cfg.n_bootstrap))
+        return measure(judged, margin=cfg.margin, seed=ctx.seed, n_bootstrap=cfg.n_bootstrap)
