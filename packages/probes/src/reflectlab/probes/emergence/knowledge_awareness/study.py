@@ -48,11 +48,12 @@ class KnowledgeAwarenessStudy(Study[KnowledgeAwarenessConfig]):
         steer_q = [user(steer_question(es, e)) for e in real[:n_steer]]
         arms = 1 + 1 + cfg.n_random + (1 if cfg.use_sae else 0)
         work.generate(m, n_steer * (arms + 2), (arms + 2) * ctx.count(m, steer_q), cfg.steer_tokens)
+        corpus_pass = cfg.corpus_tokens * cfg.sae_layer  # the pass stops at the SAE's layer
+        training = cfg.sae_epochs * (cfg.corpus_tokens + len(real)) / SAE_VECTORS_PER_FORWARD_TOKEN
         if cfg.use_sae:
-            work.forward(m, int(cfg.corpus_tokens * cfg.sae_layer))  # the pass stops at the SAE's layer
+            work.forward(m, int(corpus_pass))
         if cfg.use_sae and not (cfg.sae_path or cfg.sae_release):
-            vectors = cfg.corpus_tokens + len(real)
-            work.forward(m, int(cfg.sae_epochs * vectors / SAE_VECTORS_PER_FORWARD_TOKEN))
+            work.forward(m, int(training))
         return work
 
     def run(self, ctx: RunContext, cfg: KnowledgeAwarenessConfig) -> list[Finding]:
