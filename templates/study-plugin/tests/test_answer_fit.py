@@ -21,18 +21,18 @@ def _noise(n: int, seed: int) -> list[float]:
 def test_a_planted_preference_is_found() -> None:
     other = [-3.0 + x for x in _noise(40, 1)]
     own = [o + 0.5 + x for o, x in zip(other, _noise(40, 2), strict=True)]
-    finding = measure(own, other, model="planted", seed=0, n_bootstrap=1000)
+    finding = measure(own, other, seed=0, n_bootstrap=1000)
     assert finding.verdict == "present" and finding.value == pytest.approx(0.5, abs=0.15) and finding.n == 40
 
 
 def test_no_preference_is_not_called_present() -> None:
     other = [-3.0 + x for x in _noise(40, 1)]
     own = [o + x for o, x in zip(other, _noise(40, 3), strict=True)]
-    assert measure(own, other, model="planted", seed=0, n_bootstrap=1000).verdict != "present"
+    assert measure(own, other, seed=0, n_bootstrap=1000).verdict != "present"
 
 
 def test_missing_scores_are_left_out() -> None:
-    finding = measure([1.0, float("nan"), 2.0], [0.0, 0.0, float("nan")], model="m", seed=0, n_bootstrap=100)
+    finding = measure([1.0, float("nan"), 2.0], [0.0, 0.0, float("nan")], seed=0, n_bootstrap=100)
     assert finding.n == 1 and finding.verdict == "inconclusive"  # fewer than 10 items is never a verdict
 
 

@@ -16,15 +16,13 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from reflectlab.core import Finding, RunContext, Study
-from reflectlab.core.config import StudyConfig
+from reflectlab.core.config import StudyConfig, option, require
 from reflectlab.core.models import SamplingParams
 from reflectlab.core.plan import PlanContext, Work
 from reflectlab.core.stats import paired_diff_ci
 
-STUDY = "my-inquiry/answer_fit"
 QUESTIONS = [
     "What colour is the sky on a clear day?",
     "Name a fruit that is yellow.",
@@ -55,46 +53,47 @@ QUESTIONS = [
 
 @dataclass
 class AnswerFitConfig(StudyConfig):
-    """Typed settings: an unknown key or a wrong type on the command line is refused (exit 2), naming the key."""
+    """Typed settings: an unknown key or a wrong type on the command line is refused (exit 2), naming the key; a
+    value out of range is refused by ``__post_init__`` the same way. Every field has a one-line help, which
+    ``platform list --config my-inquiry`` shows."""
 
-    n_questions: int = 24
-    max_new_tokens: int = 24
+    n_questions: int = option(24, "Questions asked (at most as many as ship with the study).")
+    max_new_tokens: int = option(24, "Longest greedy answer, in tokens.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.n_questions >= 2, "n_questions", "needs at least 2 (the control pairs each answer with another)")
 
 
 def build_questions(n: int, seed: int) -> list[str]:
     """``n`` questions in a seeded order (at most as many as there are)."""
-    if n < 2:
-        raise ValueError("answer_fit needs at least 2 questions (the control pairs each answer with another)")
     order = list(QUESTIONS)
     random.Random(seed).shuffle(order)
     return order[: min(n, len(order))]
 
 
-def measure(own: Sequence[float], other: Sequence[float], *, model: str, seed: int, n_bootstrap: int) -> Finding:
+def measure(own: Sequence[float], other: Sequence[float], *, seed: int, n_bootstrap: int) -> Finding:
     """Mean per-token log-probability of each answer after its own question minus after another question.
 
     The control is 0 (no preference for the own pairing); the verdict follows from the bootstrap CI. Pairs with a
-    missing score (an empty answer has none) are left out, and ``n`` counts the pairs kept."""
+    missing score (an empty answer has none) are left out, and ``n`` counts the pairs kept. The runner stamps the
+    study's name, side and model on the finding."""
     pairs = [(a, b) for a, b in zip(own, other, strict=True) if math.isfinite(a) and math.isfinite(b)]
     estimate = paired_diff_ci([a for a, _ in pairs], [b for _, b in pairs], seed=seed, n_resamples=n_bootstrap)
     return Finding.from_estimate(
         estimate,
-        study=STUDY,
         metric="own_question_gap",
         control="the same answer after another question",
         control_value=0.0,
-        side="recognition",
-        model=model,
         primary=True,
     )
 
 
-class AnswerFit(Study):
-    name = "answer-fit"
+class AnswerFit(Study[AnswerFitConfig]):
     side = "recognition"
     description = "own answer is more probable after its own question than after another"
 
-    def plan(self, cfg: Any, ctx: PlanContext) -> Work:
+    def plan(self, cfg: AnswerFitConfig, ctx: PlanContext) -> Work:
         questions = build_questions(cfg.n_questions, ctx.seed)
         prompt_tokens = ctx.count(ctx.subject, questions)
         work = Work()
@@ -104,7 +103,7 @@ class AnswerFit(Study):
         work.forward(ctx.subject, 2 * (prompt_tokens + answers), scored=2 * answers)
         return work
 
-    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+    def run(self, ctx: RunContext, cfg: AnswerFitConfig) -> list[Finding]:
         model = ctx.model()
         questions = build_questions(cfg.n_questions, ctx.seed)
         answers = [
@@ -114,7 +113,7 @@ class AnswerFit(Study):
         own = [-s.mean_surprisal for s in model.score(answers, questions)]
         other = [-s.mean_surprisal for s in model.score(answers, others)]
         ctx.log_samples(
-            {"prompt": q, "output": a, "own": o, "other": x}
-            for q, a, o, x in zip(questions, answers, own, other, strict=True)
+            {"unit": i, "item": i, "arm": "own", "prompt": q, "output": a, "score": o, "other": x}
+            for i, (q, a, o, x) in enumerate(zip(questions, answers, own, other, strict=True))
         )
-        return [measure(own, other, model=model.name, seed=ctx.seed, n_bootstrap=cfg.n_bootstrap)]
+        return [measure(own, other, seed=ctx.seed, n_bootstrap=cfg.n_bootstrap)]

@@ -1,7 +1,7 @@
 """An example inquiry from outside the monorepo.
 
-Study ``greedy-vs-sampled``: is the model's own greedy answer more probable under it than a sampled one? Study
-``context-fit`` (off by default): is its greedy answer more probable after its own prompt than after another one?
+Study ``example/greedy_vs_sampled``: is the model's own greedy answer more probable under it than a sampled one?
+Study ``example/context_fit`` (off by default): is its greedy answer more probable after its own prompt than after another one?
 Its ``gate`` option holds it between its two scoring passes until a file exists, so a test can interrupt a run at
 a known point without timing. Study ``broken`` raises on purpose (off by default) so tests can check that one
 failing study does not stop the others.
@@ -12,10 +12,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from reflectlab.core import Finding, Inquiry, RunContext, Study
-from reflectlab.core.config import StudyConfig
+from reflectlab.core.config import StudyConfig, option
 from reflectlab.core.models import SamplingParams
 from reflectlab.core.stats import paired_diff_ci
 
@@ -24,18 +24,20 @@ PROMPTS = ["The quick brown fox", "Write two sentences about the ocean.", "one t
 
 @dataclass
 class GreedyConfig(StudyConfig):
-    n_prompts: int = 4
-    max_new_tokens: int = 6
+    n_prompts: int = option(4, "Prompts answered.")
+    max_new_tokens: int = option(6, "Longest answer, in tokens.")
 
 
 @dataclass
 class ContextFitConfig(StudyConfig):
-    enabled: bool = False
-    n_prompts: int = 4
-    max_new_tokens: int = 6
-    gate: str = ""
-    """A file path: when set, the study writes ``<gate>.waiting`` after its first scoring pass and waits until
-    ``<gate>`` exists (a test's deterministic interruption point)."""
+    enabled: bool = option(False, "Run this study (off by default).")
+    n_prompts: int = option(4, "Prompts answered.")
+    max_new_tokens: int = option(6, "Longest answer, in tokens.")
+    gate: str = option(
+        "",
+        "A file path: when set, the study writes <gate>.waiting after its first scoring pass and waits until <gate> "
+        "exists (a test's deterministic interruption point).",
+    )
 
 
 @dataclass
@@ -45,12 +47,11 @@ class ExampleStudies:
     broken: StudyConfig = field(default_factory=lambda: StudyConfig(enabled=False))
 
 
-class GreedyVsSampled(Study):
-    name = "greedy-vs-sampled"
+class GreedyVsSampled(Study[GreedyConfig]):
     side = "recognition"
     description = "own greedy text is more probable than own sampled text"
 
-    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+    def run(self, ctx: RunContext, cfg: GreedyConfig) -> list[Finding]:
         model = ctx.model()
         prompts = [PROMPTS[i % len(PROMPTS)] for i in range(cfg.n_prompts)]
         greedy = model.generate(prompts, SamplingParams(max_new_tokens=cfg.max_new_tokens), seed=ctx.seed)
@@ -58,30 +59,27 @@ class GreedyVsSampled(Study):
         a = [sum(g.logprobs) / max(1, len(g.logprobs)) for g in greedy]
         b = [sum(g.logprobs) / max(1, len(g.logprobs)) for g in hot]
         ctx.log_samples(
-            {"prompt": p, "output": g.text, "verdict": "greedy"} for p, g in zip(prompts, greedy, strict=True)
+            {"unit": i, "item": i, "arm": "greedy", "prompt": p, "output": g.text, "verdict": "greedy"}
+            for i, (p, g) in enumerate(zip(prompts, greedy, strict=True))
         )
         ctx.log_metrics({"mean_logprob_greedy": sum(a) / len(a)})
         est = paired_diff_ci(a, b, seed=ctx.seed, n_resamples=cfg.n_bootstrap)
         return [
             Finding.from_estimate(
                 est,
-                study="example/greedy-vs-sampled",
                 metric="logprob_gap",
                 control="sampled at T=2",
                 control_value=0.0,
-                side="recognition",
-                model=model.name,
                 primary=True,
             )
         ]
 
 
-class ContextFit(Study):
-    name = "context-fit"
+class ContextFit(Study[ContextFitConfig]):
     side = "recognition"
     description = "own greedy text is more probable after its own prompt than after another"
 
-    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+    def run(self, ctx: RunContext, cfg: ContextFitConfig) -> list[Finding]:
         model = ctx.model()
         prompts = [PROMPTS[i % len(PROMPTS)] for i in range(cfg.n_prompts)]
         greedy = model.generate(prompts, SamplingParams(max_new_tokens=cfg.max_new_tokens), seed=ctx.seed)
@@ -96,12 +94,9 @@ class ContextFit(Study):
         return [
             Finding.from_estimate(
                 est,
-                study="example/context-fit",
                 metric="own_prompt_gap",
                 control="the same text after another prompt",
                 control_value=0.0,
-                side="recognition",
-                model=model.name,
             )
         ]
 
@@ -113,12 +108,11 @@ def _wait_for(gate: Path) -> None:
         time.sleep(0.05)
 
 
-class Broken(Study):
-    name = "broken"
+class Broken(Study[StudyConfig]):
     side = "recognition"
     description = "always fails (for tests)"
 
-    def run(self, ctx: RunContext, cfg: Any) -> list[Finding]:
+    def run(self, ctx: RunContext, cfg: StudyConfig) -> list[Finding]:
         raise RuntimeError("this study fails on purpose")
 
 
