@@ -163,8 +163,32 @@ def stamp(findings: Iterable[Finding], *, study: str, side: str, model: str) -> 
 
 
 def write_findings(findings: Iterable[Finding], path: Path) -> None:
-    path.write_text(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
+    """Write ``findings.json`` under a temporary name and rename it: never a truncated file."""
+    from reflectlab.core.atomic import atomic_write_text
+
+    atomic_write_text(path, json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
 
 
 def read_findings(path: Path) -> list[Finding]:
     return [Finding.from_dict(d) for d in json.loads(path.read_text())]
+
+
+def findings_from_json(text: str) -> list[Finding]:
+    """The findings of a ``findings.json`` text; ``ValueError`` saying what is wrong when it does not parse or a
+    record does not follow the contract (a list of records with every field of :data:`CONTRACT_FIELDS`)."""
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"does not parse ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(records, list):
+        raise ValueError("does not follow the contract (not a list of findings)")
+    out = []
+    for i, rec in enumerate(records):
+        missing = [k for k in CONTRACT_FIELDS if not isinstance(rec, dict) or k not in rec]
+        if missing:
+            raise ValueError(f"does not follow the contract (record {i} lacks {', '.join(missing)})")
+        try:
+            out.append(Finding.from_dict(rec))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"does not follow the contract (record {i}: {exc})") from None
+    return out
