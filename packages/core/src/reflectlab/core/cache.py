@@ -10,15 +10,19 @@ shape in a second table and come back bit for bit.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from reflectlab.core.errors import UserError
 
 
 def content_key(*parts: Any) -> str:
@@ -32,10 +36,8 @@ class Cache:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = _connect(self.path)  # one line and exit 2 for a file that is not a SQLite database
         self._db.execute("CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS arrays (key TEXT PRIMARY KEY, dtype TEXT NOT NULL, shape TEXT NOT NULL, "
@@ -44,6 +46,7 @@ class Cache:
         self._db.commit()
         self.hits = 0
         self.misses = 0
+        self.damaged = 0  # rows that could not be decoded: read as misses, recomputed and overwritten
 
     def get_many(self, keys: list[str]) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -52,7 +55,11 @@ class Cache:
                 chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(f"SELECT key, value FROM entries WHERE key IN ({marks})", chunk)
-                found.update((k, json.loads(v)) for k, v in rows)
+                for k, v in rows:
+                    try:
+                        found[k] = json.loads(v)
+                    except (TypeError, ValueError):  # a damaged row is a miss; the recomputed value replaces it
+                        self.damaged += 1
         self.hits += len(found)
         self.misses += len(set(keys)) - len(found)
         return found
@@ -72,7 +79,10 @@ class Cache:
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(f"SELECT key, dtype, shape, data FROM arrays WHERE key IN ({marks})", chunk)
                 for k, dtype, shape, data in rows:
-                    found[k] = np.frombuffer(data, dtype=np.dtype(dtype)).reshape(json.loads(shape)).copy()
+                    try:
+                        found[k] = np.frombuffer(data, dtype=np.dtype(dtype)).reshape(json.loads(shape)).copy()
+                    except (TypeError, ValueError):  # a damaged row is a miss, like in get_many
+                        self.damaged += 1
         self.hits += len(found)
         self.misses += len(set(keys)) - len(found)
         return found
@@ -95,3 +105,41 @@ class Cache:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        if self.damaged:
+            print(
+                f"warning: {self.damaged} damaged rows in the cache {self.path} were read as misses, recomputed "
+                "and overwritten",
+                file=sys.stderr,
+            )
+            self.damaged = 0
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection to the cache at ``path`` in WAL mode; :class:`UserError` (one line) when the folder cannot be
+    written or the file is not a SQLite database."""
+    from reflectlab.core.atomic import disk_full, is_disk_full
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, check_same_thread=False, timeout=60)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full(path, exc) from exc
+        raise UserError(f"cannot write the cache {path} ({exc.strerror or exc})") from None
+    except sqlite3.Error as exc:
+        raise UserError(f"cannot open the cache {path} ({exc}); check that its folder is writable") from None
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code == sqlite3.SQLITE_NOTADB or "not a database" in str(exc):
+            raise UserError(
+                f"the cache {path} is not a SQLite database; move it away or delete it (the cache is rebuilt "
+                "from scratch), or run with cache=false"
+            ) from None
+        if code == sqlite3.SQLITE_FULL:
+            raise disk_full(path, OSError(errno.ENOSPC, "database or disk is full")) from None
+        raise UserError(f"cannot open the cache {path} ({exc}); move it away or run with cache=false") from None
+    return db
