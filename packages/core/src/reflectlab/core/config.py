@@ -12,6 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, GrammarParseError, OmegaConfBaseException, ValidationError
+from omegaconf.nodes import StringNode
 
 from reflectlab.core.errors import UserError
 from reflectlab.core.models.spec import ModelSpec
@@ -180,6 +181,26 @@ def _explain(exc: OmegaConfBaseException, base: DictConfig) -> UserError:
     return UserError(f"config error at {key!r}: {str(exc).splitlines()[0]}")
 
 
+def _is_text_field(base: DictConfig, key: str) -> bool:
+    """Whether the dotted ``key`` names a field typed ``str`` in the structured config ``base``."""
+    node: Any = base
+    for part in key.split("."):
+        if not isinstance(node, DictConfig) or part not in node:
+            return False
+        node = node._get_node(part)
+    return isinstance(node, StringNode)
+
+
+def _keep_text(cli: DictConfig, base: DictConfig, overrides: list[str]) -> None:
+    """Give each override of a ``str`` field its text as written: the dotlist parser reads a run id such as
+    ``044812e9`` or a model name such as ``1e3`` as a number, and ``true`` as a bool."""
+    for item in overrides:
+        key, _, text = item.partition("=")
+        key = key.strip()
+        if _is_text_field(base, key) and not isinstance(OmegaConf.select(cli, key), str | None):
+            OmegaConf.update(cli, key, text.strip(), merge=False)
+
+
 def build_config(
     cls: type, presets: dict[str, dict[str, Any]], overrides: list[str], *, only_study: str | None = None
 ) -> DictConfig:
@@ -190,10 +211,7 @@ def build_config(
         cli = OmegaConf.from_dotlist(overrides)
     except OmegaConfBaseException as exc:
         raise _explain(exc, base) from None
-    for item in overrides:  # a run id prefix such as 044812e9 must not be read as a number
-        key, _, value = item.partition("=")
-        if key.strip() == "resume":
-            cli.resume = value.strip()
+    _keep_text(cli, base, overrides)
     preset = str(cli.get("preset", base.preset))
     if preset not in presets:
         raise UserError(f"unknown preset {preset!r}; allowed: {', '.join(presets)}")
