@@ -7,8 +7,10 @@ the folder the weights were read from), so an adapter folder copied to another m
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -84,7 +86,57 @@ def resolve_path(spec: ModelSpec) -> str:
         if not (path / "config.json").exists():
             raise UserError(f"model path {path} has no config.json (not a transformers model folder)")
         return str(path)
-    return spec.name  # a model-hub name: the user asked for it by name
+    check_hub_name(spec.name)  # a model-hub name: the user asked for it by name; fail in seconds if out of reach
+    return spec.name
+
+
+#: Seconds the reachability check of a model-hub name waits for the hub before giving up.
+HUB_TIMEOUT_S = 5.0
+
+
+def _offline() -> bool:
+    from huggingface_hub import constants
+
+    flags = (os.environ.get("HF_HUB_OFFLINE"), os.environ.get("TRANSFORMERS_OFFLINE"))
+    return bool(constants.HF_HUB_OFFLINE) or any((v or "").strip().upper() in ("1", "ON", "YES", "TRUE") for v in flags)
+
+
+def _in_hub_cache(name: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except Exception:  # a name the hub library refuses (bad characters): not cached
+        return False
+
+
+@functools.cache
+def check_hub_name(name: str) -> None:
+    """Fail in seconds (:class:`UserError`, exit 2) on a model name that is neither a local folder nor a model the
+    hub can serve: it is accepted when the local hub cache holds it, or when the hub answers for it within
+    :data:`HUB_TIMEOUT_S`. With ``HF_HUB_OFFLINE`` set only the local cache is looked at (no network)."""
+    from huggingface_hub import model_info
+    from huggingface_hub.errors import GatedRepoError, HFValidationError, RepositoryNotFoundError
+    from huggingface_hub.utils import validate_repo_id
+
+    where = f"model.name={name!r} is neither a local folder nor"
+    try:
+        validate_repo_id(name)
+    except HFValidationError as exc:
+        raise UserError(f"{where} a valid model-hub name ({str(exc).splitlines()[0]})") from None
+    if _in_hub_cache(name):
+        return
+    if _offline():
+        raise UserError(f"{where} in the local model-hub cache, and HF_HUB_OFFLINE is set (no hub access)")
+    try:
+        model_info(name, timeout=HUB_TIMEOUT_S)
+    except GatedRepoError:
+        return  # it exists; loading it will say what access it needs
+    except RepositoryNotFoundError:
+        raise UserError(f"{where} a model on the hub (no such repository, or it is private)") from None
+    except Exception as exc:  # no network, DNS failure, timeout, hub error
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"{where} reachable on the model hub ({reason}); give a local model folder") from None
 
 
 def _folder_digest(folder: Path) -> str:
