@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from reflectlab.core.atomic import atomic_dir
 from reflectlab.core.errors import UserError
 
 INSTALL_HINT = "pip install 'reflectlab-probes[sae]'"
@@ -91,7 +92,8 @@ def train_topk_sae(
         dead_feature_window=max(1, total // batch_size // 2),
     )
     trained = sae_lens.SAETrainer(trainer_cfg, sae, _batches(x, batch_size, seed)).fit()
-    trained.save_inference_model(str(out_dir))
+    with atomic_dir(out_dir) as partial:  # a run killed while saving leaves no half-written SAE to reuse
+        trained.save_inference_model(str(partial))
     return sae_lens.SAE.load_from_disk(str(out_dir))
 
 
