@@ -20,9 +20,9 @@ def test_emergence_smoke(tmp_path: Path) -> None:
     findings = tracker.read_json_artifact(parent.info.run_id, "findings.json")
     assert {f["side"] for f in findings} == {"recognition"}
     assert {f["study"] for f in findings} == {
-        "emergence/self-description",
-        "emergence/knowledge-awareness",
-        "emergence/on-policy-entropy",
+        "emergence/self_description",
+        "emergence/knowledge_awareness",
+        "emergence/on_policy_entropy",
     }
     assert all(f["control"] and f["n"] > 0 for f in findings)
     primary = {f["metric"] for f in findings if f["primary"]}

@@ -26,7 +26,7 @@ def test_smoke_run_on_smollm2_then_cached_rerun(tmp_path: Path) -> None:
     assert {f["side"] for f in findings} == {"recognition"}
     assert {f["model"] for f in findings} == {"smollm2-135m-instruct"}
     assert {f["study"] for f in findings} == {
-        "introspection/temperature", "introspection/self-prediction", "introspection/concept-injection"
+        "introspection/temperature", "introspection/self_prediction", "introspection/concept_injection"
     }  # fmt: skip
     metrics = {f["metric"] for f in findings}
     assert {"privileged_access", "style_confound", "self_minus_cross", "detection_vs_random"} <= metrics

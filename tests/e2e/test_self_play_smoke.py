@@ -23,9 +23,9 @@ def test_self_play_smoke(tmp_path: Path) -> None:
     for f in findings:
         by_study.setdefault(f["study"], set()).add(f["metric"])
     assert {"judge_accuracy", "reward_truth_auroc", "order_swap_agreement", "intransitive_rate", "heldout_gain",
-            "simulated.heldout_gain.s2"} <= by_study["self-play/self-judging"]  # fmt: skip
-    assert {"accuracy_gain", "self_reward_auroc.post-completion"} <= by_study["self-play/post-completion"]
-    assert {"majority_precision", "simulated.majority_precision"} <= by_study["self-play/self-questioning"]
+            "simulated.heldout_gain.s2"} <= by_study["self-play/self_judging"]  # fmt: skip
+    assert {"accuracy_gain", "self_reward_auroc.post-completion"} <= by_study["self-play/post_completion"]
+    assert {"majority_precision", "simulated.majority_precision"} <= by_study["self-play/self_questioning"]
     assert {"replay_minus_none", "replay_minus_last", "judge_auroc"} <= by_study["self-play/skills"]
     simulated = [f for f in findings if f["metric"].startswith("simulated.")]
     assert simulated and all(f["model"] == "simulation" and f["details"]["simulation"] for f in simulated)

@@ -133,7 +133,7 @@ def test_synthesis_page_in_a_real_browser(served: str, results: Path, page: Page
     for side in ("Recognition", "Correction", "Self-signal"):
         assert f"{side} (the hypothesis expects:" in text
     assert "No correction findings yet" in text
-    assert "★ concept-injection · detection_vs_random" in text  # an axis label of the rendered map (SVG text)
+    assert "★ concept_injection · detection_vs_random" in text  # an axis label of the rendered map (SVG text)
     assert "still running" in text
     assert requested and all(
         u.startswith(("data:", "blob:")) or urlparse(u).hostname == "127.0.0.1" for u in requested
