@@ -63,7 +63,7 @@ def test_post_completion_trains_every_arm(tiny_dir: Path, tmp_path: Path) -> Non
     tokens = findings["accuracy_gain"].details["mean_answer_tokens"]
     assert set(tokens) == {"answer-only", "post-completion", "post-completion+rl"}
     assert all(v <= 4 for v in tokens.values())  # equal inference budget, the span never generated
-    assert {p.name for p in (tmp_path / "adapters").iterdir()} == {"answer-only", "post-completion"}
+    assert {p.name for p in (tmp_path / "adapters").iterdir()} == {"answer-only", "post-completion", "rl"}
     rows = [json.loads(x) for x in (tmp_path / "samples.jsonl").read_text().splitlines()]
     assert {r["arm"] for r in rows} == {"answer-only", "post-completion", "post-completion+rl"}
 

@@ -80,12 +80,12 @@ MODEL = "closed form"
 class RecurrenceConfig(StudyConfig):
     a0: float = option(0.5, "Starting accuracy a_0 of the generator.")
     rounds: int = option(10, "Rounds of self-training.")
-    recalls: list[float] = option(help="Verifier recalls r of the grid.", factory=lambda: [0.5, 0.7, 0.9, 1.0])  # noqa: RUF009 (a field specifier)
-    false_accepts: list[float] = option(  # noqa: RUF009 (a field specifier)
+    recalls: list[float] = option(help="Verifier recalls r of the grid.", factory=lambda: [0.5, 0.7, 0.9, 1.0])
+    false_accepts: list[float] = option(
         help="Verifier false-accept rates f of the grid.", factory=lambda: [0.0, 0.1, 0.3, 0.5, 1.0]
     )
-    fidelities: list[float] = option(help="Fidelities k of the grid.", factory=lambda: [0.9, 0.95, 0.99])  # noqa: RUF009 (a field specifier)
-    reference: list[float] = option(  # noqa: RUF009 (a field specifier)
+    fidelities: list[float] = option(help="Fidelities k of the grid.", factory=lambda: [0.9, 0.95, 0.99])
+    reference: list[float] = option(
         help="The reference verifier (r, f, k) the findings are about.", factory=lambda: [0.9, 0.1, 0.95]
     )
     n_per_round: int = option(500, "Problems a round in the finite-data simulation.")

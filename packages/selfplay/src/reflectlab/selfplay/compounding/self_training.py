@@ -47,13 +47,13 @@ class SelfTrainingConfig(StudyConfig):
     steps: int = option(1, "Operations per arithmetic problem.")
     sample_temperature: float = option(0.7, "Sampling temperature of the training answers.")
     answer_tokens: int = option(24, "Longest answer, in tokens.")
-    verifiers: list[str] = option(  # noqa: RUF009 (a field specifier)
+    verifiers: list[str] = option(
         help=f"Verifier arms, each trained on its own kept data: any of {', '.join(ARMS)}.", factory=lambda: list(ARMS)
     )
     corrupted_recall: float = option(0.8, "Recall r of the corrupted verifier.")
     corrupted_false_accept: float = option(0.3, "False-accept rate f of the corrupted verifier.")
     majority_samples: int = option(4, "Samples per problem the majority arm votes over.")
-    train: FineTune = fine_tune(epochs=2.0, lora_r=16, learning_rate=2e-4, batch_size=8)  # noqa: RUF009 (a field specifier)
+    train: FineTune = fine_tune(epochs=2.0, lora_r=16, learning_rate=2e-4, batch_size=8)
 
     def __post_init__(self) -> None:
         super().__post_init__()

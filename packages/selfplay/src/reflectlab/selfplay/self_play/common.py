@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from reflectlab.core.cache import content_key
 from reflectlab.core.inquiry import RunContext
 from reflectlab.core.models.base import Model, SamplingParams
 from reflectlab.core.plan import PlanContext
@@ -52,26 +51,21 @@ def greedy_answers(model: Model, items: list[Blind], tokens: int, desc: str = "h
 
 
 def rl_update(ctx: RunContext, model: Model, groups: Sequence[Group], tag: str, **settings: Any) -> Model:
-    """One pass of the ``rl-scored`` trainer over ``groups``, continuing ``model``; returns the updated model.
+    """One pass of the ``rl-scored`` trainer over ``groups``, continuing ``model``, through the shared training step
+    (:meth:`RunContext.train`: a content-keyed folder, step metrics as ``<tag>/<name>``, the adapter under
+    ``adapters/<tag>``); returns the updated model. ``settings`` are the trainer's (``steps``, ``learning_rate``,
+    ``lora_r``, ``seed`` ...).
 
-    ``settings`` are the trainer's settings (``steps``, ``learning_rate``, ``lora_r``, ``seed`` ...). The trainer
-    comes from ``reflectlab-training``, this package's optional ``training`` extra: the registry names the package
-    to install when it is missing, and only then is its module imported for the group and settings types. The
-    trainer keys its own reuse by content but has no keyed folder mode, so the folder name carries the inputs' key
-    (a repeat reuses its output; other inputs never overwrite it)."""
+    The trainer comes from ``reflectlab-training``, this package's optional ``training`` extra: asking the registry
+    first names the package to install when it is missing; only then is its module imported for the group and
+    settings types."""
     from reflectlab.core.registry import trainers
 
-    trainer = trainers.get("rl-scored")
+    trainers.get("rl-scored")
     from reflectlab.training.rl import RLSettings, ScoredGroup
 
     scored = [ScoredGroup(chat=chat, completions=completions, rewards=rewards) for chat, completions, rewards in groups]
-    rl_settings = RLSettings(**settings)
-    key = content_key(ctx.study, tag, model.fingerprint, list(groups), repr(rl_settings))[:16]
-
-    def sink(metrics: dict[str, float], step: int) -> None:
-        ctx.log_metrics({f"{tag}/{k}": v for k, v in metrics.items()}, step=step)
-
-    result = trainer.train(model.spec, scored, rl_settings, ctx.persistent_dir("rl-scored", f"{tag}-{key}"), sink)
+    result = ctx.train(scored, RLSettings(**settings), tag, trainer="rl-scored", base=model.spec)
     return ctx.model(result.spec)
 
 

@@ -60,7 +60,7 @@ class PostCompletionConfig(StudyConfig):
     ops: str = option("+-*", "Operators the arithmetic problems draw from.")
     answer_tokens: int = option(24, "Longest answer, in tokens (the same budget for every arm).")
     sample_temperature: float = option(0.8, "Sampling temperature of the training answers.")
-    train: FineTune = fine_tune(epochs=1.5, lora_r=16, learning_rate=2e-4, batch_size=8)  # noqa: RUF009 (a field specifier)
+    train: FineTune = fine_tune(epochs=1.5, lora_r=16, learning_rate=2e-4, batch_size=8)
     calibration_bins: int = option(5, "Equal-width bins of the expected calibration error.")
     rl_arm: bool = option(False, "Add PCL's RL stage after the span SFT, through the rl-scored trainer.")
     rl_samples: int = option(4, "RL stage: completions (answer and span) sampled per training problem.")

@@ -66,7 +66,7 @@ class SelfJudgingConfig(StudyConfig):
     prompts_per_step: int = option(4, "Groups per optimizer step of the rl-scored update.")
     lora_r: int = option(16, "LoRA rank of the rl-scored update.")
     simulate: bool = option(True, "Run the simulated arm beside the real loop (numpy only).")
-    sim_strengths: list[float] = option(  # noqa: RUF009 (a field specifier)
+    sim_strengths: list[float] = option(
         help="Bradley-Terry strengths of the simulated judges, one arm each.", factory=lambda: [0.5, 2.0]
     )
     sim_position_bias: float = option(0.5, "Log-odds bonus of the answer the simulated judge sees first.")

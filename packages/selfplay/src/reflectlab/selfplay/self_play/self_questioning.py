@@ -74,7 +74,7 @@ class SelfQuestioningConfig(StudyConfig):
     proposal_tokens: int = option(24, "Longest proposal, in tokens.")
     answer_tokens: int = option(24, "Longest answer, in tokens.")
     temperature: float = option(1.0, "Sampling temperature of proposals and solutions.")
-    train: FineTune = fine_tune(epochs=1.0, lora_r=16, learning_rate=2e-4, batch_size=8)  # noqa: RUF009 (a field specifier)
+    train: FineTune = fine_tune(epochs=1.0, lora_r=16, learning_rate=2e-4, batch_size=8)
     rl_learning_rate: float = option(2e-5, "Learning rate of the rl-scored update (its LoRA rank: train.lora_r).")
     simulate: bool = option(True, "Run the simulated arm beside the real loop (numpy only).")
     sim_levels: int = option(5, "Difficulty levels 1..L the simulated proposer chooses among.")
