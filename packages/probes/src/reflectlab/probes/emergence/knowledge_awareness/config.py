@@ -10,7 +10,7 @@ from reflectlab.evals.tasks.entities import ENTITY_TYPES
 
 @dataclass
 class KnowledgeAwarenessConfig(StudyConfig):
-    entity_types: list[str] = option(  # noqa: RUF009 (option is a field specifier)
+    entity_types: list[str] = option(
         help="Entity types drawn from the shipped set: city, person, film, song.", factory=lambda: list(ENTITY_TYPES)
     )
     n_per_type: int = option(32, "Real entities per type; as many fabricated ones are added.")
@@ -19,7 +19,7 @@ class KnowledgeAwarenessConfig(StudyConfig):
         1, "Attributes (of 2) a real entity must be answered right on to count as known; the paper used 2 of 3 or more."
     )
     test_fraction: float = option(0.5, "Share of the entities held out, stratified by label, for every AUROC.")
-    layers: list[float] = option(  # noqa: RUF009 (option is a field specifier)
+    layers: list[float] = option(
         help="Layers swept for the difference-of-means direction, as fractions of depth.",
         factory=lambda: [0.25, 0.5, 0.75],
     )
