@@ -8,18 +8,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from reflectlab.core.calibrate import calibrate_study
 from reflectlab.core.config import ConfigValueError
+from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext
 from reflectlab.core.models.spec import ModelSpec
 from reflectlab.probes.introspection.self_prediction import (
     FAMILIES,
     PROPERTIES,
+    BehaviourChange,
     SelfPredictionConfig,
+    SelfPredictionSimulator,
     SelfPredictionStudy,
     answer_word,
     build_prompts,
     changed_answer,
     majority_baseline,
+    measure,
     meta_items,
     truth,
 )
@@ -72,6 +77,65 @@ def test_majority_baseline() -> None:
     train = np.array([True, True, False])
     test = np.array([True, False, True, True])
     assert majority_baseline(train, test).tolist() == [True, False, True, True]
+
+
+def _planted(p_self: float, p_cross: float, n_prompts: int = 40, seed: int = 0) -> dict[str, Finding]:
+    """Two held-out items per prompt; each predictor right with its probability; S's behaviour then flips on half
+    the items, and S' keeps predicting the old behaviour."""
+    rng = np.random.default_rng(seed)
+    units = np.repeat([f"animal/w{i}" for i in range(n_prompts)], 2)
+    truth_test = rng.random(units.size) < 0.5
+
+    def predictor(p: float) -> np.ndarray:
+        return np.where(rng.random(units.size) < p, truth_test, ~truth_test)
+
+    new = np.where(np.arange(units.size) % 2 == 0, ~truth_test, truth_test)
+    change = BehaviourChange(truth_test, new, truth_test.copy())
+    findings = measure(truth_test, predictor(p_self), predictor(p_cross), rng.random(100) < 0.5, units,
+                       cross_name="c", margin=0.05, change=change)  # fmt: skip
+    return {f.metric: f for f in findings}
+
+
+def test_a_self_predictor_that_knows_itself_comes_out_present() -> None:
+    f = _planted(p_self=0.95, p_cross=0.6)
+    assert f["self_minus_cross"].verdict == "present" and f["self_minus_cross"].primary
+    assert [g.metric for g in f.values() if g.primary] == ["self_minus_cross"]
+    assert {g.unit for g in f.values()} == {"prompt"} and f["self_minus_cross"].n == 40
+    # S' predicts its old behaviour on every changed item: the opposite of following the new one
+    assert f["follows_new_behaviour"].verdict == "reversed"
+
+
+def test_equal_predictors_are_not_present_and_a_worse_self_is_reversed() -> None:
+    assert _planted(p_self=0.7, p_cross=0.7)["self_minus_cross"].verdict in ("absent", "inconclusive")
+    assert _planted(p_self=0.55, p_cross=0.95)["self_minus_cross"].verdict == "reversed"
+
+
+def test_predictors_at_a_ceiling_are_not_called_absent_on_few_prompts() -> None:
+    f = _planted(p_self=1.0, p_cross=1.0, n_prompts=5)
+    assert f["self_minus_cross"].value == 0.0 and f["self_minus_cross"].verdict == "inconclusive"
+
+
+def test_the_simulator_writes_the_study_data_at_the_config_sizes() -> None:
+    cfg = SelfPredictionConfig(n_context_words=30)
+    sim = SelfPredictionStudy().simulator(cfg)
+    data = sim.simulate(np.random.default_rng(0), 0.0)
+    assert data.truth_test.size == 84 and len(set(data.units.tolist())) == 48  # 12 held-out words x 4 families
+    assert data.change is not None and data.change.old.size == 84
+
+
+def test_the_simulator_null_holds_its_level_without_the_confounds_and_finds_a_planted_effect() -> None:
+    sim = SelfPredictionSimulator(SelfPredictionConfig(n_context_words=30), ability_gap=0.0, seed_sd=0.0)
+    c = calibrate_study("introspection/self_prediction", sim, reps=100, mde=False)
+    assert c.false_present_rate <= 0.1
+    sim.planted_effect = 1.5
+    assert calibrate_study("introspection/self_prediction", sim, reps=40, mde=False).power >= 0.7
+
+
+def test_a_better_general_predictor_passes_for_self_knowledge() -> None:
+    """The known failure of the current design (pending the redesign): one fine-tune each, and a subject that is the
+    better general predictor, read as privileged self-knowledge."""
+    sim = SelfPredictionSimulator(SelfPredictionConfig(n_context_words=30), ability_gap=0.5, seed_sd=0.2)
+    assert calibrate_study("introspection/self_prediction", sim, reps=100, mde=False).false_present_rate > 0.1
 
 
 def test_the_study_runs_on_tiny_models(tmp_path: Path, tiny_dir: Path) -> None:

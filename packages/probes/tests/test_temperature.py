@@ -5,15 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from reflectlab.core.calibrate import calibrate_study
 from reflectlab.core.config import ConfigValueError
 from reflectlab.core.findings import Finding
 from reflectlab.probes.introspection.temperature import (
     STYLES,
     TemperatureConfig,
+    TemperatureSimulator,
+    TemperatureStudy,
     build_items,
     fit_threshold,
     load_topics,
     measure,
+    split_topics,
 )
 
 
@@ -55,12 +59,15 @@ def _planted(
         "surprisal": 1.0 * hot + noise(),
     }
     fit = topic < n_topics // 2
-    findings, _ = measure(scores, hot, wild, fit, model="m", cross="c", margin=0.05, seed=0, n_bootstrap=500)
+    findings, _ = measure(scores, hot, wild, fit, topic, model="m", cross="c", margin=0.05, seed=0, n_bootstrap=500)
     return {f.metric: f for f in findings}
 
 
 def test_a_judge_that_reads_the_state_comes_out_present() -> None:
     f = _planted(self_signal=3.0, cross_signal=0.0)
+    assert {g.unit for g in f.values()} == {"topic"}
+    assert f["privileged_access"].n == 60 and f["self_accuracy"].n == 30  # topics; accuracy on the held-out half
+    assert f["privileged_access"].p_value < 0.01
     assert f["self_auroc"].verdict == "present"
     assert f["self_accuracy"].verdict == "present"
     assert f["privileged_access"].verdict == "present" and f["privileged_access"].primary
@@ -77,7 +84,40 @@ def test_a_judge_that_cannot_read_it_is_not_present() -> None:
     assert g["self_auroc"].verdict == "present" and g["cross_auroc"].verdict == "present"
 
 
+def test_a_judge_that_reads_it_backwards_is_reversed_not_absent() -> None:
+    f = _planted(self_signal=-3.0, cross_signal=0.0)
+    assert f["self_auroc"].verdict == "reversed"
+    assert f["privileged_access"].verdict == "reversed"
+
+
 def test_a_report_that_follows_the_prompt_style_is_flagged() -> None:
     f = _planted(self_signal=0.0, cross_signal=0.0, style_signal=3.0)
     assert f["style_confound"].verdict == "present"
     assert f["self_auroc"].verdict != "present"
+
+
+def test_the_split_is_by_topic() -> None:
+    topics = np.repeat(np.array(["a", "b", "c", "d"]), 4)
+    fit = split_topics(topics, 0.5, seed=0)
+    assert fit.sum() == 8 and all(len(set(fit[topics == t])) == 1 for t in "abcd")
+    assert (split_topics(topics, 0.5, seed=0) == fit).all()
+
+
+def _simulator(ability_gap: float) -> TemperatureSimulator:
+    return TemperatureSimulator(TemperatureConfig(n_topics=28, n_bootstrap=300), ability_gap=ability_gap)
+
+
+def test_the_simulator_writes_the_study_data_and_finds_a_planted_effect() -> None:
+    sim = TemperatureStudy().simulator(TemperatureConfig(n_topics=28))
+    data = sim.simulate(np.random.default_rng(0), 0.0)
+    assert data.hot.size == 28 * 4 and set(data.scores) == {"self", "cross", "surprisal"}
+    c = calibrate_study("introspection/temperature", _simulator(0.0), reps=60, mde=False)
+    assert c.false_present_rate <= 0.1  # equal judges: the topic-resampled interval holds its level
+    assert c.power >= 0.7
+
+
+def test_a_better_general_judge_passes_for_privileged_access() -> None:
+    """The known failure of the current design (pending the redesign): a subject that judges text better in general,
+    with no access to its own sampling state, reads as privileged access."""
+    c = calibrate_study("introspection/temperature", _simulator(0.5), reps=60, mde=False)
+    assert c.false_present_rate > 0.1

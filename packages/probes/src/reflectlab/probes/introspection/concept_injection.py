@@ -20,12 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from reflectlab.core.calibrate import Simulator
 from reflectlab.core.config import StudyConfig, option, require
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
 from reflectlab.core.models.base import Model, Prompt, SamplingParams, user
 from reflectlab.core.plan import PlanContext, Work
-from reflectlab.core.stats import mean_ci, paired_diff_ci
+from reflectlab.core.stats import cluster_diff_ci, paired_rate_diff_ci, rate_ci
 from reflectlab.probes.self_report import two_way_choice
 
 CONCEPTS = [
@@ -120,105 +121,189 @@ def read_state(model: Model, n_questions: int, name_tokens: int) -> tuple[np.nda
     return p_yes, gens[0].text, gens[1].text
 
 
+UNIT = "concept"
+#: Margin of the diagnostic findings (rates, differences of rates, P(yes)); ``cfg.margin`` sets the primary's.
+DIAGNOSTIC_MARGIN = 0.05
+
+
 def measure(
     trials: list[Trial],
     baseline_p_yes: np.ndarray,
     baseline_named: float,
     *,
     margin: float,
-    seed: int,
-    n_bootstrap: int,
 ) -> list[Finding]:
-    """Findings from trial records (separate from the model work, so planted cases can test it)."""
-    b = n_bootstrap
+    """Findings from trial records (separate from the model work, so planted cases and the simulator can test it).
+    Every interval is by concept: a concept's trials (layers, strengths, paraphrases) and its random directions
+    count as one unit."""
     by_key = {(t.layer, t.strength, t.concept, t.question, t.kind): t for t in trials}
     layers = sorted({t.layer for t in trials})
     findings: list[Finding] = []
 
-    def pairs(layer_set: list[int]) -> tuple[list[float], list[float], list[float], list[float], list[float]]:
-        det, det_rand, det_base, nam, nam_ctrl = [], [], [], [], []
+    def pairs(layer_set: list[int]) -> dict[str, list[Any]]:
+        out: dict[str, list[Any]] = defaultdict(list)
         for t in trials:
             if t.kind != "concept" or t.layer not in layer_set:
                 continue
             rand = by_key.get((t.layer, t.strength, t.concept, t.question, "random"))
             if rand is None:
                 continue
-            det.append(float(t.p_yes > 0.5))
-            det_rand.append(float(rand.p_yes > 0.5))
-            det_base.append(float(baseline_p_yes[t.question] > 0.5))
+            out["det"].append(float(t.p_yes > 0.5))
+            out["det_rand"].append(float(rand.p_yes > 0.5))
+            out["det_base"].append(float(baseline_p_yes[t.question] > 0.5))
+            out["unit"].append(t.concept)
             if t.question == 0:  # one naming answer per injection
-                nam.append(float(t.named))
-                nam_ctrl.append(float(t.named_neutral or rand.named))
-        return det, det_rand, det_base, nam, nam_ctrl
+                out["nam"].append(float(t.named))
+                out["nam_ctrl"].append(float(t.named_neutral or rand.named))
+                out["nam_unit"].append(t.concept)
+        return out
+
+    def diff(a: list[Any], b: list[Any], units: list[Any]) -> Any:
+        return paired_rate_diff_ci(a, b, units, unit=UNIT, null=0.0, alternative="greater")
 
     for scope, layer_set, primary in [("all layers", layers, True)] + [
         (f"layer {lay}", [lay], False) for lay in layers
     ]:
         suffix = "" if primary else f".layer{layer_set[0]}"
-        det, det_rand, det_base, nam, nam_ctrl = pairs(layer_set)
+        p = pairs(layer_set)
         details = {"scope": scope, "detected": "P(yes) > 0.5, averaged over both answer orders"}
         findings.append(
             Finding.from_estimate(
-                paired_diff_ci(det, det_base, seed=seed, n_resamples=b),
+                diff(p["det"], p["det_base"], p["unit"]),
                 metric=f"detection_minus_false_positive{suffix}",
                 control="no injection (false-positive rate)",
                 control_value=0.0,
-                margin=margin,
-                details={**details, "false_positive_rate": float(np.mean(det_base)) if det_base else None},
+                margin=DIAGNOSTIC_MARGIN,
+                details={**details, "false_positive_rate": float(np.mean(p["det_base"])) if p["det_base"] else None},
             )
         )
         findings.append(
             Finding.from_estimate(
-                paired_diff_ci(det, det_rand, seed=seed, n_resamples=b),
+                diff(p["det"], p["det_rand"], p["unit"]),
                 metric=f"detection_vs_random{suffix}",
                 control="random direction of equal norm",
                 control_value=0.0,
-                margin=margin,
+                margin=margin if primary else DIAGNOSTIC_MARGIN,
                 primary=primary,
                 details=details,
             )
         )
         findings.append(
             Finding.from_estimate(
-                paired_diff_ci(nam, nam_ctrl, seed=seed, n_resamples=b),
+                diff(p["nam"], p["nam_ctrl"], p["nam_unit"]),
                 metric=f"naming_vs_leakage{suffix}",
                 control="concept named under a random direction, or leaking into an unrelated answer",
                 control_value=0.0,
-                margin=margin,
-                primary=primary,
-                details={**details, "naming_accuracy": float(np.mean(nam)) if nam else None},
+                margin=DIAGNOSTIC_MARGIN,
+                details={**details, "naming_accuracy": float(np.mean(p["nam"])) if p["nam"] else None},
             )
         )
+    named = [(float(t.named), t.concept) for t in trials if t.kind == "concept" and t.question == 0]
     findings.append(
         Finding.from_estimate(
-            mean_ci(
-                [float(t.named) for t in trials if t.kind == "concept" and t.question == 0], seed=seed, n_resamples=b
-            ),
+            rate_ci([x for x, _ in named], [c for _, c in named], unit=UNIT, null=baseline_named),
             metric="naming_accuracy",
             control="no injection (concepts named anyway)",
             control_value=baseline_named,
-            margin=margin,
+            margin=DIAGNOSTIC_MARGIN,
             details={"note": "share of injections whose answer names the concept; see naming_vs_leakage"},
         )
     )
-    concept = {k[:4]: t.p_yes for k, t in by_key.items() if k[4] == "concept"}
-    shift = [(p, by_key[(*k, "random")].p_yes) for k, p in concept.items() if (*k, "random") in by_key]
+    keys = [k for k in by_key if k[4] == "concept" and (*k[:4], "random") in by_key]
+    concept_p = [by_key[k].p_yes for k in keys]
+    random_p = [by_key[(*k[:4], "random")].p_yes for k in keys]
     findings.append(
         Finding.from_estimate(
-            paired_diff_ci([a for a, _ in shift], [r for _, r in shift], seed=seed, n_resamples=b),
+            cluster_diff_ci(concept_p, random_p, [k[2] for k in keys], unit=UNIT, null=0.0, alternative="greater"),
             metric="p_yes_shift_vs_random",
             control="random direction of equal norm",
             control_value=0.0,
-            margin=margin,
+            margin=DIAGNOSTIC_MARGIN,
             details={"definition": "mean P(yes) under the concept minus under the random direction"},
         )
     )
     return findings
 
 
+@dataclass
+class ConceptInjectionData:
+    """The raw records :func:`measure` consumes."""
+
+    trials: list[Trial]
+    baseline_p_yes: np.ndarray
+    baseline_named: float
+
+
+def _expit(x: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-x)))
+
+
+class ConceptInjectionSimulator(Simulator):
+    """Trial records at the config's sizes (concepts x layers x strengths x paraphrases, concept and random
+    direction), with no model; layers resolved for a 30-layer model.
+
+    P(yes) is read from logits, so it is a function of the injection, not a coin: its log-odds are ``mu +
+    0.5 log2(strength) + paraphrase effect (sd 0.5) + direction effect + noise (sd 0.5)``, with ``mu ~ N(-1, 1)``
+    per simulated model. A concept direction pulls towards "yes" by its own amount, shared across its layers (sd 1
+    per concept, sd 0.5 per concept and layer); a random direction, drawn per concept and layer, by an amount of the
+    same spread (sd 1.1) - so under the null the two arms differ only by chance. Floors: under the null, a share
+    ``floor_share`` of simulated models never say yes at all (mu = -8); half of all models never name a concept,
+    the others name it at log-odds ``N(-2, 1)`` plus a concept effect (sd 1), and leak it into the unrelated answer
+    less often. The planted effect adds ``effect`` log-odds of "yes" under the concept direction only (1.0 is a
+    detection difference of about 0.15 at mu = -1)."""
+
+    metric = "detection_vs_random"
+    unit = UNIT
+    planted_effect = 1.0
+
+    def __init__(self, cfg: ConceptInjectionConfig, *, floor_share: float = 0.25, n_layers: int = 30) -> None:
+        self.cfg, self.floor_share = cfg, floor_share
+        self.concepts = CONCEPTS[: cfg.n_concepts]
+        self.layers = resolve_layers(cfg.layers, n_layers)
+        self.nuisance = (
+            f"{len(self.concepts)} concepts x {len(self.layers)} layers x {len(cfg.strengths)} strengths x "
+            f"{cfg.n_questions} paraphrases; concept effect shared across layers, random direction per concept and "
+            f"layer, paraphrase and strength effects; {floor_share:.0%} of null models never say yes; half never name"
+        )
+
+    def simulate(self, rng: np.random.Generator, effect: float) -> ConceptInjectionData:
+        cfg = self.cfg
+        k, n_l, n_q = len(self.concepts), len(self.layers), cfg.n_questions
+        floor = effect == 0 and rng.random() < self.floor_share
+        mu = -8.0 if floor else rng.normal(-1.0, 1.0)
+        question = rng.normal(0, 0.5, n_q)
+        pull = rng.normal(0, 1.0, (k, 1)) + rng.normal(0, 0.5, (k, n_l))  # concept x layer
+        rand_pull = rng.normal(0, 1.1, (k, n_l))
+        never_names = rng.random() < 0.5
+        name_logit = rng.normal(-2.0, 1.0) + rng.normal(0, 1.0, k)
+        trials = []
+        for li, layer in enumerate(self.layers):
+            for strength in cfg.strengths:
+                s = mu + 0.5 * np.log2(strength)
+                for ci, concept in enumerate(self.concepts):
+                    logit_c = s + question + pull[ci, li] + effect + rng.normal(0, 0.5, n_q)
+                    logit_r = s + question + rand_pull[ci, li] + rng.normal(0, 0.5, n_q)
+                    named = not never_names and rng.random() < _expit(name_logit[ci])
+                    leaked = not never_names and rng.random() < _expit(name_logit[ci] - 1.0)
+                    named_rand = not never_names and rng.random() < _expit(name_logit[ci] - 2.0)
+                    for q in range(n_q):
+                        trials.append(Trial(layer, strength, concept, "concept", q, float(_expit(logit_c[q])),
+                                            bool(named), bool(leaked)))  # fmt: skip
+                        trials.append(Trial(layer, strength, concept, "random", q, float(_expit(logit_r[q])),
+                                            bool(named_rand), False))  # fmt: skip
+        baseline = _expit(mu + question + rng.normal(0, 0.5, n_q))
+        return ConceptInjectionData(trials, baseline, 0.0)
+
+    def measure(self, data: ConceptInjectionData, seed: int) -> list[Finding]:
+        return measure(data.trials, data.baseline_p_yes, data.baseline_named, margin=self.cfg.margin)
+
+
 class ConceptInjectionStudy(Study[ConceptInjectionConfig]):
     side = "recognition"
     description = "inject a concept direction: noticed and named, vs random directions and leakage"
+
+    def simulator(self, cfg: ConceptInjectionConfig) -> ConceptInjectionSimulator:
+        return ConceptInjectionSimulator(cfg)
 
     def plan(self, cfg: ConceptInjectionConfig, ctx: PlanContext) -> Work:
         concepts = CONCEPTS[: cfg.n_concepts]
@@ -280,6 +365,4 @@ class ConceptInjectionStudy(Study[ConceptInjectionConfig]):
             {k: float(np.mean(v)) for k, v in means.items()} | {"mean_p_yes_none": float(np.mean(base_p_yes))}
         )
         baseline_named = float(np.mean([names(base_name, c) for c in concepts]))
-        return measure(
-            trials, base_p_yes, baseline_named, margin=cfg.margin, seed=ctx.seed, n_bootstrap=cfg.n_bootstrap
-        )
+        return measure(trials, base_p_yes, baseline_named, margin=cfg.margin)

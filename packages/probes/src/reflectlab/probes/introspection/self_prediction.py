@@ -23,9 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from reflectlab.core.calibrate import Simulator
 from reflectlab.core.config import FineTune, StudyConfig, fine_tune, option, require
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
@@ -33,7 +35,7 @@ from reflectlab.core.models.base import Model, SamplingParams, user
 from reflectlab.core.models.embedded import other_embedded
 from reflectlab.core.models.spec import ModelSpec
 from reflectlab.core.plan import PlanContext, Work
-from reflectlab.core.stats import accuracy_ci, paired_diff_ci
+from reflectlab.core.stats import paired_rate_diff_ci, rate_ci
 
 FAMILIES = {
     "animal": "Name an animal. Answer with one word.",
@@ -186,9 +188,192 @@ def majority_baseline(train_labels: np.ndarray, test_labels: np.ndarray) -> np.n
     return test_labels == majority
 
 
+UNIT = "prompt"
+#: Margin of the diagnostic findings (accuracies and their differences); ``cfg.margin`` sets the primary's.
+DIAGNOSTIC_MARGIN = 0.05
+
+
+def prompt_unit(prompt: ObjectPrompt) -> str:
+    """The unit a meta item belongs to: its object-level prompt (family and context word)."""
+    return f"{prompt.family}/{prompt.word}"
+
+
+@dataclass
+class BehaviourChange:
+    """Held-out items after S was trained on the opposite behaviour: the old and new property, and what S' predicts."""
+
+    old: np.ndarray
+    new: np.ndarray
+    predicted: np.ndarray
+
+
+def measure(
+    truth_test: np.ndarray,
+    self_predicted: np.ndarray,
+    cross_predicted: np.ndarray,
+    truth_train: np.ndarray,
+    units: np.ndarray,
+    *,
+    cross_name: str,
+    margin: float,
+    change: BehaviourChange | None = None,
+) -> list[Finding]:
+    """Findings from the held-out items: S's true properties, each predictor's yes/no prediction, S's properties on
+    the training split (for the majority baseline) and each item's prompt (the unit); separate from the model work
+    so planted cases and the simulator can test it."""
+    self_correct = self_predicted == truth_test
+    cross_correct = cross_predicted == truth_test
+    base_correct = majority_baseline(truth_train, truth_test)
+    base_accuracy = float(base_correct.mean())
+
+    def diff(a: np.ndarray, b: np.ndarray) -> Any:
+        return paired_rate_diff_ci(a, b, units, unit=UNIT, null=0.0, alternative="greater")
+
+    def rate(a: np.ndarray) -> Any:
+        return rate_ci(a, units, unit=UNIT, null=base_accuracy, alternative="greater")
+
+    findings = [
+        Finding.from_estimate(
+            diff(self_correct, base_correct),
+            metric="self_minus_majority",
+            control="majority-class baseline",
+            control_value=0.0,
+            margin=DIAGNOSTIC_MARGIN,
+            details={"self_accuracy": float(self_correct.mean()), "majority_accuracy": base_accuracy},
+        ),
+        Finding.from_estimate(
+            diff(cross_correct, base_correct),
+            metric="cross_minus_majority",
+            control="majority-class baseline",
+            control_value=0.0,
+            margin=DIAGNOSTIC_MARGIN,
+            details={"cross_model": cross_name, "cross_accuracy": float(cross_correct.mean())},
+        ),
+        Finding.from_estimate(
+            rate(self_correct),
+            metric="self_accuracy",
+            control="majority-class baseline",
+            control_value=base_accuracy,
+            margin=DIAGNOSTIC_MARGIN,
+        ),
+        Finding.from_estimate(
+            rate(cross_correct),
+            metric="cross_accuracy",
+            control="majority-class baseline",
+            control_value=base_accuracy,
+            margin=DIAGNOSTIC_MARGIN,
+            details={"cross_model": cross_name},
+        ),
+        Finding.from_estimate(
+            diff(self_correct, cross_correct),
+            metric="self_minus_cross",
+            control=f"cross-predictor ({cross_name}) trained on the same data",
+            control_value=0.0,
+            margin=margin,
+            primary=True,
+            details={"definition": "accuracy of S predicting S minus accuracy of C predicting S, paired, by prompt"},
+        ),
+    ]
+    if change is not None:
+        differ = change.old != change.new
+        follows_new = (change.predicted == change.new)[differ]
+        follows_old = (change.predicted == change.old)[differ]
+        follows = Finding.from_estimate(
+            paired_rate_diff_ci(follows_new, follows_old, units[differ], unit=UNIT, alternative="greater"),
+            metric="follows_new_behaviour", control="predicts its old behaviour", control_value=0.0,
+            margin=DIAGNOSTIC_MARGIN,
+            details={"items_where_behaviour_changed": int(differ.sum()), "share_changed": float(differ.mean()),
+                     "definition": "on held-out items whose property changed: P(predicts new) - P(predicts old)"},
+        )  # fmt: skip
+        findings.append(follows)
+    return findings
+
+
+@dataclass
+class SelfPredictionData:
+    """The raw arrays :func:`measure` consumes."""
+
+    truth_test: np.ndarray
+    self_predicted: np.ndarray
+    cross_predicted: np.ndarray
+    truth_train: np.ndarray
+    units: np.ndarray
+    change: BehaviourChange | None
+
+
+#: Log-odds that S's answer has each property (starts with a vowel, is long, is even), before the prompt's effect.
+_PROPERTY_LOGIT = {"starts_with_vowel": -0.8, "longer_than_five_letters": 0.0, "even_number": 0.4}
+
+
+class SelfPredictionSimulator(Simulator):
+    """Held-out meta items at the config's sizes (the study's own prompts and split), with no model.
+
+    S's property on each item is drawn per property (log-odds -0.8 vowel, 0 length, 0.4 even) plus the prompt's
+    effect (sd 1, shared by its properties). Each predictor is correct with log-odds ``0.85 + difficulty_prompt
+    (sd 0.7, shared by both predictors) + its own per-prompt term (sd 0.3) + its fine-tune's seed effect (sd
+    ``seed_sd``, one draw per fine-tune: the study trains one of each)``; the self-predictor is the better
+    general predictor by ``ability_gap`` log-odds (the default 0.25 is about 0.05 accuracy, the margin) with no
+    privileged access. The planted effect adds ``effect`` log-odds to the self-predictor's correctness only
+    (0.5 is about 0.1 accuracy)."""
+
+    metric = "self_minus_cross"
+    unit = UNIT
+    planted_effect = 0.5
+
+    def __init__(self, cfg: SelfPredictionConfig, *, ability_gap: float = 0.25, seed_sd: float = 0.2) -> None:
+        self.cfg, self.ability_gap, self.seed_sd = cfg, ability_gap, seed_sd
+        prompts = build_prompts(cfg, seed=0)
+        items = meta_items(prompts)
+        self.props = np.array([prop for _, prop in items])
+        self.held = np.array([prompts[i].held_out for i, _ in items])
+        units = np.array([prompt_unit(prompts[i]) for i, _ in items])
+        self.units = units[self.held]
+        self.codes = np.unique(units, return_inverse=True)[1]
+        self.n_prompts = int(self.codes.max()) + 1
+        self.nuisance = (
+            f"{int(self.held.sum())} held-out items in {len(set(self.units.tolist()))} prompts; property and "
+            f"difficulty effects per prompt; fine-tune seed effect sd {seed_sd} per predictor (one seed each); "
+            f"the subject the better general predictor by {ability_gap} log-odds"
+        )
+
+    def simulate(self, rng: np.random.Generator, effect: float) -> SelfPredictionData:
+        n, g = len(self.props), self.n_prompts
+        base = np.array([_PROPERTY_LOGIT[p] for p in self.props])
+        truth = rng.random(n) < _expit(base + rng.normal(0, 1.0, g)[self.codes])
+        difficulty = rng.normal(0, 0.7, g)[self.codes]
+
+        def predictions(extra: float) -> np.ndarray:
+            logit = 0.85 + difficulty + rng.normal(0, 0.3, g)[self.codes] + rng.normal(0, self.seed_sd) + extra
+            correct = rng.random(n) < _expit(logit)
+            return np.asarray(np.where(correct, truth, ~truth))
+
+        self_pred = predictions(self.ability_gap + effect)[self.held]
+        cross_pred = predictions(0.0)[self.held]
+        change = None
+        if self.cfg.behaviour_change:
+            old = truth[self.held]
+            new = np.where(rng.random(len(old)) < 0.5, ~old, old)
+            predicted = np.where(rng.random(len(old)) < 0.7, old, ~old)  # it mostly keeps predicting the old one
+            change = BehaviourChange(old, new, predicted)
+        return SelfPredictionData(truth[self.held], self_pred, cross_pred, truth[~self.held], self.units, change)
+
+    def measure(self, data: SelfPredictionData, seed: int) -> list[Finding]:
+        return measure(
+            data.truth_test, data.self_predicted, data.cross_predicted, data.truth_train, data.units,
+            cross_name="cross", margin=self.cfg.margin, change=data.change,
+        )  # fmt: skip
+
+
+def _expit(x: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-x)))
+
+
 class SelfPredictionStudy(Study[SelfPredictionConfig]):
     side = "recognition"
     description = "predict properties of own behaviour: self vs cross predictor, and after a behaviour change"
+
+    def simulator(self, cfg: SelfPredictionConfig) -> SelfPredictionSimulator:
+        return SelfPredictionSimulator(cfg)
 
     def plan(self, cfg: SelfPredictionConfig, ctx: PlanContext) -> Work:
         prompts = build_prompts(cfg, ctx.seed)
@@ -237,63 +422,32 @@ class SelfPredictionStudy(Study[SelfPredictionConfig]):
                                batch_size=subject.spec.batch_size)  # fmt: skip
         cross_pred = ctx.fine_tune(meta_examples(prompts, train_items, s_train), cfg.train, "cross", base=cross_spec)
 
-        self_correct = predict(self_pred, prompts, test_items) == s_test
-        cross_correct = predict(cross_pred, prompts, test_items) == s_test
-        base_correct = majority_baseline(s_train, s_test)
-
-        b, seed = cfg.n_bootstrap, ctx.seed
-        findings = [
-            Finding.from_estimate(
-                paired_diff_ci(self_correct, base_correct, seed=seed, n_resamples=b),
-                metric="self_minus_majority",
-                control="majority-class baseline",
-                control_value=0.0,
-                margin=cfg.margin,
-                details={"self_accuracy": float(self_correct.mean()), "majority_accuracy": float(base_correct.mean())},
-            ),
-            Finding.from_estimate(
-                paired_diff_ci(cross_correct, base_correct, seed=seed, n_resamples=b),
-                metric="cross_minus_majority",
-                control="majority-class baseline",
-                control_value=0.0,
-                margin=cfg.margin,
-                details={"cross_model": cross_name, "cross_accuracy": float(cross_correct.mean())},
-            ),
-            Finding.from_estimate(
-                accuracy_ci(self_correct, seed=seed, n_resamples=b),
-                metric="self_accuracy",
-                control="majority-class baseline",
-                control_value=float(base_correct.mean()),
-                margin=cfg.margin,
-            ),
-            Finding.from_estimate(
-                accuracy_ci(cross_correct, seed=seed, n_resamples=b),
-                metric="cross_accuracy",
-                control="majority-class baseline",
-                control_value=float(base_correct.mean()),
-                margin=cfg.margin,
-                details={"cross_model": cross_name},
-            ),
-            Finding.from_estimate(
-                paired_diff_ci(self_correct, cross_correct, seed=seed, n_resamples=b),
-                metric="self_minus_cross",
-                control=f"cross-predictor ({cross_name}) trained on the same data",
-                control_value=0.0,
-                margin=cfg.margin,
-                primary=True,
-                details={"definition": "accuracy of S predicting S minus accuracy of C predicting S, paired"},
-            ),
-        ]
+        self_predicted, cross_predicted = (
+            predict(self_pred, prompts, test_items),
+            predict(cross_pred, prompts, test_items),
+        )
+        change = None
+        if cfg.behaviour_change:
+            change = self._behaviour_change(ctx, cfg, self_pred, prompts, s_answers, test_items)
+        units = np.array([prompt_unit(prompts[i]) for i, _ in test_items])
+        findings = measure(
+            s_test,
+            self_predicted,
+            cross_predicted,
+            s_train,
+            units,
+            cross_name=cross_name,
+            margin=cfg.margin,
+            change=change,
+        )
 
         samples = [
-            {"unit": prompts[i].word, "item": f"{prompts[i].family}/{prop}", "arm": "self-predictor",
+            {"unit": prompt_unit(prompts[i]), "item": prop, "arm": "self-predictor",
              "prompt": prompts[i].text, "output": s_answers[i],
              "verdict": "yes" if PROPERTIES[prop][2](s_answers[i]) else "no",  # the property S's answer has
              "property": prop, "split": "held-out" if prompts[i].held_out else "train", "m_answer": m_answers[i]}
             for i, prop in items
         ]  # fmt: skip
-        if cfg.behaviour_change:
-            findings.append(self._behaviour_change(ctx, cfg, self_pred, prompts, s_answers, test_items))
         ctx.log_samples(samples)
         ctx.log_metrics({"n_train_items": float(len(train_items)), "n_test_items": float(len(test_items)),
                          "m_s_behaviour_agreement": float(np.mean([a == b for a, b in zip(m_answers, s_answers, strict=True)]))})  # fmt: skip
@@ -307,19 +461,11 @@ class SelfPredictionStudy(Study[SelfPredictionConfig]):
         prompts: list[ObjectPrompt],
         s_answers: list[str],
         test_items: list[tuple[int, str]],
-    ) -> Finding:
+    ) -> BehaviourChange:
+        """S trained further on the opposite behaviour (S'): its old and new held-out properties, and its predictions."""
         examples = [object_chat(p, changed_answer(p, s_answers[i], i)) for i, p in enumerate(prompts) if not p.held_out]
         changed = ctx.fine_tune(examples, cfg.train, "changed", base=self_pred.spec)
         new_answers, _ = behaviour(changed, prompts, cfg.answer_tokens)
-        old, new = truth(test_items, s_answers), truth(test_items, new_answers)
-        predicted = predict(changed, prompts, test_items)
-        differ = old != new
-        follows_new = (predicted == new)[differ].astype(float)
-        follows_old = (predicted == old)[differ].astype(float)
-        return Finding.from_estimate(
-            paired_diff_ci(follows_new, follows_old, seed=ctx.seed, n_resamples=cfg.n_bootstrap),
-            metric="follows_new_behaviour", control="predicts its old behaviour", control_value=0.0,
-            margin=cfg.margin,
-            details={"items_where_behaviour_changed": int(differ.sum()), "share_changed": float(differ.mean()),
-                     "definition": "on held-out items whose property changed: P(predicts new) - P(predicts old)"},
-        )  # fmt: skip
+        return BehaviourChange(
+            truth(test_items, s_answers), truth(test_items, new_answers), predict(changed, prompts, test_items)
+        )

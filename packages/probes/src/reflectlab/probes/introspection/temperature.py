@@ -16,13 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reflectlab.core.calibrate import Simulator
 from reflectlab.core.config import StudyConfig, option, require
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
 from reflectlab.core.models.base import Model, Prompt, SamplingParams, user
 from reflectlab.core.models.embedded import other_embedded
 from reflectlab.core.plan import PlanContext, Work
-from reflectlab.core.stats import accuracy_ci, auroc, auroc_ci, paired_auroc_diff_ci
+from reflectlab.core.stats import UnitEstimate, auroc, cluster_auroc_ci, rate_ci
 from reflectlab.probes.self_report import order_bias, two_way_choice
 from reflectlab.probes.surprisal import mean_surprisal
 from reflectlab.probes.topics import shipped_topics
@@ -118,6 +119,17 @@ def fit_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
 
 
 JUDGES = ("self", "cross", "surprisal")
+UNIT = "topic"
+#: Margin of the diagnostic findings (accuracies and AUROCs, on their own scale); ``cfg.margin`` sets the primary's.
+DIAGNOSTIC_MARGIN = 0.05
+
+
+def split_topics(topics: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Which items fit the accuracy thresholds: those of a random ``fraction`` of the topics (at least one)."""
+    names = sorted(set(topics.tolist()))
+    rng = np.random.default_rng(seed)
+    fit_topics = set(rng.permutation(names)[: max(1, round(len(names) * fraction))])
+    return np.array([t in fit_topics for t in topics.tolist()])
 
 
 def measure(
@@ -125,6 +137,7 @@ def measure(
     hot: np.ndarray,
     wild: np.ndarray,
     fit: np.ndarray,
+    topics: np.ndarray,
     *,
     model: str,
     cross: str,
@@ -133,10 +146,15 @@ def measure(
     n_bootstrap: int,
 ) -> tuple[list[Finding], dict[str, float]]:
     """Findings from each judge's scores (higher = "high temperature"), the true labels ``hot``, the prompt style
-    ``wild`` and the fitting split ``fit``; separate from the model work so planted cases can test it. ``model``
-    and ``cross`` name the self and cross judges."""
+    ``wild``, the fitting split ``fit`` and each item's topic (the unit every interval resamples); separate from
+    the model work so planted cases and the simulator can test it. ``model`` and ``cross`` name the judges."""
     evaluate = ~fit if (~fit).any() else fit  # a single topic: fit and measure on the same items
-    b = n_bootstrap
+
+    def auroc_of(s: np.ndarray, labels: np.ndarray, s_b: np.ndarray | None = None) -> UnitEstimate:
+        return cluster_auroc_ci(
+            s, labels, topics, scores_b=s_b, unit=UNIT, alternative="greater", seed=seed, n_resamples=n_bootstrap
+        )
+
     findings: list[Finding] = []
     thresholds = {}
     for name in JUDGES:
@@ -151,52 +169,53 @@ def measure(
         }[name]
         findings.append(
             Finding.from_estimate(
-                accuracy_ci(correct, seed=seed, n_resamples=b),
+                rate_ci(correct, topics[evaluate], unit=UNIT, null=0.5, alternative="greater"),
                 metric=f"{name}_accuracy",
                 control="chance",
                 control_value=0.5,
-                margin=margin,
+                margin=DIAGNOSTIC_MARGIN,
                 details={"judge": judge_label, "threshold": cut, "split": "held-out topics"},
             )
         )
         findings.append(
             Finding.from_estimate(
-                auroc_ci(s, hot, seed=seed, n_resamples=b),
+                auroc_of(s, hot),
                 metric=f"{name}_auroc",
                 control="chance",
                 control_value=0.5,
-                margin=margin,
+                margin=DIAGNOSTIC_MARGIN,
                 details={"judge": judge_label},
             )
         )
     findings.append(
         Finding.from_estimate(
-            paired_auroc_diff_ci(scores["self"], scores["cross"], hot, seed=seed, n_resamples=b),
+            auroc_of(scores["self"], hot, scores["cross"]),
             metric="privileged_access",
             control=f"cross-model judge ({cross})",
             control_value=0.0,
             margin=margin,
             primary=True,
-            details={"definition": "AUROC(self judge) - AUROC(cross judge), paired over items"},
+            details={"definition": "AUROC(self judge) - AUROC(cross judge), paired over items, resampled by topic"},
         )
     )
     findings.append(
         Finding.from_estimate(
-            paired_auroc_diff_ci(scores["self"], scores["surprisal"], hot, seed=seed, n_resamples=b),
+            auroc_of(scores["self"], hot, scores["surprisal"]),
             metric="self_vs_surprisal",
             control="surprisal baseline",
             control_value=0.0,
-            margin=margin,
-            details={"definition": "AUROC(self judge) - AUROC(mean surprisal), paired over items"},
+            margin=DIAGNOSTIC_MARGIN,
+            details={"definition": "AUROC(self judge) - AUROC(mean surprisal), paired over items, resampled by topic"},
         )
     )
     findings.append(
         Finding.from_estimate(
-            auroc_ci(scores["self"], wild, seed=seed, n_resamples=b),
+            auroc_of(scores["self"], wild),
             metric="style_confound",
             control="chance",
             control_value=0.5,
-            margin=margin,
+            margin=DIAGNOSTIC_MARGIN,
+            bearing="opposes",  # a report that follows the prompt's style is an echo, not a readout
             details={
                 "definition": "AUROC of the self judge's P(high) for the prompt style (wild vs neutral); "
                 "present = the report follows the prompt's style",
@@ -209,9 +228,76 @@ def measure(
     return findings, thresholds
 
 
+@dataclass
+class TemperatureData:
+    """The raw arrays :func:`measure` consumes."""
+
+    scores: dict[str, np.ndarray]
+    hot: np.ndarray
+    wild: np.ndarray
+    fit: np.ndarray
+    topics: np.ndarray
+
+
+class TemperatureSimulator(Simulator):
+    """Judges' scores for the study's items (``n_topics`` topics x 2 styles x 2 temperatures), with no model.
+
+    Each text has an oddness ``x = 1.5 hot + 0.5 wild + u_topic + e`` (topic effect sd 0.5, text noise sd 0.5)
+    that any reader of the text can see (the surprisal reads it with noise sd 0.3: near-perfect, as on real
+    data). A judge's score is ``ability x x + 0.3 wild`` (both judges see the prompt's style) plus its own leaning
+    per topic (sd 0.5) plus reading noise (sd 1). Judging ability differs with no access to any sampling state:
+    the cross model's is 0.5, the subject's ``0.5 + ability_gap`` (the default 0.15 puts its AUROC about 0.05, the
+    margin, above the cross model's). Privileged access, the planted effect, adds ``effect x hot`` to the self
+    judge's score only (in units of the reading noise; 1.0 is an AUROC difference of about 0.2)."""
+
+    metric = "privileged_access"
+    unit = UNIT
+    planted_effect = 1.0
+
+    def __init__(self, cfg: TemperatureConfig, *, ability_gap: float = 0.15) -> None:
+        self.cfg = cfg
+        self.ability_gap = ability_gap
+        items = build_items(cfg)
+        self.topics = np.array([it.topic for it in items])
+        self.hot = np.array([it.hot for it in items])
+        self.wild = np.array([int(it.style == "wild") for it in items])
+        self.topic_code = np.unique(self.topics, return_inverse=True)[1]
+        self.nuisance = (
+            f"{cfg.n_topics} topics x 4 texts; topic effect on the text (sd 0.5) and per judge (sd 0.5); both "
+            f"judges read the prompt's style; the subject is the better general judge of text "
+            f"(ability {0.5 + ability_gap:.2f} vs 0.5), with no access to its sampling state"
+        )
+
+    def simulate(self, rng: np.random.Generator, effect: float) -> TemperatureData:
+        n, g = len(self.hot), int(self.topic_code.max()) + 1
+        x = 1.5 * self.hot + 0.5 * self.wild + rng.normal(0, 0.5, g)[self.topic_code] + rng.normal(0, 0.5, n)
+
+        def judge(ability: float) -> np.ndarray:
+            leaning = rng.normal(0, 0.5, g)[self.topic_code]
+            return ability * x + 0.3 * self.wild + leaning + rng.normal(0, 1.0, n)
+
+        scores = {
+            "self": judge(0.5 + self.ability_gap) + effect * self.hot,
+            "cross": judge(0.5),
+            "surprisal": x + rng.normal(0, 0.3, n),
+        }
+        fit = split_topics(self.topics, self.cfg.fit_fraction, int(rng.integers(1 << 31)))
+        return TemperatureData(scores, self.hot, self.wild, fit, self.topics)
+
+    def measure(self, data: TemperatureData, seed: int) -> list[Finding]:
+        findings, _ = measure(
+            data.scores, data.hot, data.wild, data.fit, data.topics, model="subject", cross="cross",
+            margin=self.cfg.margin, seed=seed, n_bootstrap=self.cfg.n_bootstrap,
+        )  # fmt: skip
+        return findings
+
+
 class TemperatureStudy(Study[TemperatureConfig]):
     side = "recognition"
     description = "judge own sampling temperature: self vs cross-model vs surprisal baseline"
+
+    def simulator(self, cfg: TemperatureConfig) -> TemperatureSimulator:
+        return TemperatureSimulator(cfg)
 
     def plan(self, cfg: TemperatureConfig, ctx: PlanContext) -> Work:
         items = build_items(cfg)
@@ -241,13 +327,11 @@ class TemperatureStudy(Study[TemperatureConfig]):
         wild = np.array([int(it.style == "wild") for it in items])
 
         # Split by topic: thresholds fitted on one part, accuracy measured on the other.
-        topics = sorted({it.topic for it in items})
-        rng = np.random.default_rng(ctx.seed)
-        fit_topics = set(rng.permutation(topics)[: max(1, round(len(topics) * cfg.fit_fraction))])
-        fit = np.array([it.topic in fit_topics for it in items])
+        topics = np.array([it.topic for it in items])
+        fit = split_topics(topics, cfg.fit_fraction, ctx.seed)
 
         findings, thresholds = measure(
-            scores, hot, wild, fit, model=subject.name, cross=cross.name, margin=cfg.margin, seed=ctx.seed,
+            scores, hot, wild, fit, topics, model=subject.name, cross=cross.name, margin=cfg.margin, seed=ctx.seed,
             n_bootstrap=cfg.n_bootstrap,
         )  # fmt: skip
         ctx.log_metrics(
