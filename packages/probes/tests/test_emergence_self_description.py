@@ -8,15 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from reflectlab.core.calibrate import calibrate_study
 from reflectlab.core.config import ConfigValueError
-from reflectlab.core.findings import Finding
+from reflectlab.core.findings import Finding, verdict_for
 from reflectlab.core.inquiry import RunContext
 from reflectlab.core.models.loader import load_model
 from reflectlab.core.models.spec import ModelSpec
+from reflectlab.core.stats import cluster_mean_ci
 from reflectlab.evals.tasks.lottery import generate_lottery
 from reflectlab.probes.emergence.self_description import (
     Readout,
     SelfDescriptionConfig,
+    SelfDescriptionSimulator,
     SelfDescriptionStudy,
     behaviour,
     measure,
@@ -72,8 +75,52 @@ def test_a_scale_that_follows_the_anchors_is_flagged() -> None:
     # The risky twin answers high numbers whatever the anchors say: the flipped scale reverses the contrast.
     f = _findings((0.9, 0.5, 80, 80), (0.1, 0.5, 50, 50), (0.5, 0.5, 50, 50))
     assert f["scale_twin_contrast"].verdict == "present"
-    assert f["flipped_scale_twin_contrast"].verdict == "absent"
+    assert f["flipped_scale_twin_contrast"].verdict == "reversed"
     assert f["anchoring_bias"].verdict == "present"
+
+
+def test_every_contrast_counts_seeds_not_paraphrases() -> None:
+    f = _findings((0.9, 0.8, 75, 25), (0.1, 0.2, 25, 75), (0.5, 0.5, 50, 50))
+    for metric in ("self_report_twin_contrast", "scale_twin_contrast", "self_report_vs_random_label",
+                   "behaviour_shift"):  # fmt: skip
+        assert (f[metric].n, f[metric].unit) == (4, "seed"), metric
+        assert f[metric].p_value < 0.025
+    assert (f["anchoring_bias"].n, f["anchoring_bias"].unit) == (13, "model")  # the base and 12 fine-tunes
+    assert [x.metric for x in f.values() if x.primary] == ["self_report_twin_contrast"]
+
+
+def test_a_self_report_that_moves_the_wrong_way_reads_reversed() -> None:
+    f = _findings((0.9, 0.2, 50, 50), (0.1, 0.8, 50, 50), (0.5, 0.5, 50, 50))
+    assert f["self_report_twin_contrast"].verdict == "reversed"
+
+
+def test_two_seeds_are_too_few_to_conclude() -> None:
+    cfg = SelfDescriptionConfig(seeds=2)
+    sim = SelfDescriptionSimulator(cfg)
+    data = sim.simulate(np.random.default_rng(0), 1.0)  # a huge plant, still two seeds
+    primary = sim.primary(sim.measure(data, seed=0))
+    assert (primary.n, primary.verdict) == (2, "inconclusive")
+
+
+def test_paraphrases_as_units_would_read_a_null_present_far_too_often() -> None:
+    # The nuisance the unit fixes: at the quick preset's 2 seeds x 5 paraphrases, a null whose only variation is
+    # the fine-tunes' seed-to-seed noise reads present about 20% of the time when paraphrases count as units.
+    sim = SelfDescriptionSimulator(SelfDescriptionConfig())
+    rng = np.random.default_rng(0)
+    hits = 0
+    for _ in range(200):
+        d = sim.simulate(rng, 0.0)
+        diff = np.concatenate([r.word for r in d.arms["risky"]]) - np.concatenate([r.word for r in d.arms["safe"]])
+        e = cluster_mean_ci(diff, unit="paraphrase")
+        hits += verdict_for(e.ci_low, e.ci_high, 0.0, n=e.n) == "present"
+    assert hits / 200 > 0.12
+
+
+def test_the_simulator_under_the_null_and_planted_at_four_seeds() -> None:
+    sim = SelfDescriptionSimulator(SelfDescriptionConfig(seeds=4, n_paraphrases=10, n_bootstrap=200))
+    cal = calibrate_study("emergence/self_description", sim, reps=100, mde=False)
+    assert cal.false_present_rate <= 0.1
+    assert cal.power >= 0.6
 
 
 def test_config_ranges() -> None:

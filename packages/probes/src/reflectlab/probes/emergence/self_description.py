@@ -16,6 +16,10 @@ through the ``sft`` trainer: the *risky twin* (always the draw), the *safe twin*
 
 The twin contrast (risky twin minus safe twin) is the headline, because "after minus before" alone moves with any
 fine-tune; the random-label twin shows what fine-tuning on these questions does without a policy.
+
+The independent unit is the fine-tuning seed: the paraphrases (and held-out questions) read from one fine-tune share
+that fine-tune's seed-to-seed variation, so every contrast is a mean over seeds of the per-seed contrast, with a
+t-interval over seeds (``n`` = seeds; fewer than three seeds is always inconclusive).
 """
 
 from __future__ import annotations
@@ -24,18 +28,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
+from reflectlab.core.calibrate import Simulator
 from reflectlab.core.config import FineTune, StudyConfig, fine_tune, option, require
 from reflectlab.core.errors import UserError
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
 from reflectlab.core.models.base import Model, Prompt, user
 from reflectlab.core.plan import PlanContext, Work
-from reflectlab.core.stats import Estimate, mean_ci, paired_diff_ci
+from reflectlab.core.stats import cluster_diff_ci, cluster_mean_ci, correlation_ci
 from reflectlab.evals.tasks.lottery import LETTERS, LotteryQuestion, generate_lottery
 
 ARMS = ("risky", "safe", "random")
+UNIT = "seed"
 
 RISK_WORDS = ("risk", "risky", "danger", "adventure", "bold", "gamble")
 SAFE_WORDS = ("safety", "safe", "caution", "careful", "security", "stability")
@@ -207,98 +212,92 @@ def training_examples(questions: list[LotteryQuestion], arm: str, seed: int) -> 
 
 
 # ----------------------------------------------------------------------------- findings
-def correlation_ci(x: np.ndarray, y: np.ndarray, *, seed: int, n_resamples: int) -> Estimate:
-    """Pearson correlation with a percentile bootstrap interval over the paired points (NaN when undefined)."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if len(x) < 3 or np.std(x) == 0 or np.std(y) == 0:
-        return Estimate(float("nan"), float("nan"), float("nan"), len(x))
-
-    def r(a: np.ndarray, b: np.ndarray) -> float:
-        if np.std(a) == 0 or np.std(b) == 0:
-            return 0.0
-        return float(np.corrcoef(a, b)[0, 1])
-
-    res = sps.bootstrap(
-        (x, y), r, paired=True, vectorized=False, n_resamples=n_resamples, method="percentile",
-        rng=np.random.default_rng(seed),
-    )  # fmt: skip
-    return Estimate(r(x, y), float(res.confidence_interval.low), float(res.confidence_interval.high), len(x))
-
-
 def measure(
     base: Readout, arms: dict[str, list[Readout]], *, margin: float, seed: int, n_bootstrap: int
 ) -> list[Finding]:
-    """Findings from the readouts of the base and of each arm's fine-tunes (one per seed, in seed order)."""
-    b = n_bootstrap
+    """Findings from the readouts of the base and of each arm's fine-tunes (one per seed, in seed order).
+
+    The unit is the seed: each contrast pairs the arms' readouts of one seed (paraphrase by paraphrase, or question
+    by question), averages them within the seed and takes the t-interval over seeds."""
     risky, safe, rand = arms["risky"], arms["safe"], arms["random"]
 
     def stack(rs: list[Readout], attr: str) -> np.ndarray:
         return np.concatenate([np.asarray(getattr(r, attr), dtype=float) for r in rs])
 
+    def seeds_of(rs: list[Readout], attr: str) -> np.ndarray:
+        return np.concatenate([np.full(len(getattr(r, attr)), i) for i, r in enumerate(rs)])
+
     word_r, word_s, word_x = stack(risky, "word"), stack(safe, "word"), stack(rand, "word")
     scale_r, scale_s = stack(risky, "scale") / 100, stack(safe, "scale") / 100
     flip_r, flip_s = 1 - stack(risky, "scale_flipped") / 100, 1 - stack(safe, "scale_flipped") / 100
     beh_r, beh_s, beh_x = stack(risky, "p_risky"), stack(safe, "p_risky"), stack(rand, "p_risky")
+    para_seed, question_seed = seeds_of(risky, "word"), seeds_of(risky, "p_risky")
     every = [base, *risky, *safe, *rand]
     gaps = np.concatenate([(r.scale + r.scale_flipped - 100) / 100 for r in every])
+    gap_model = np.concatenate([np.full(len(r.scale), i) for i, r in enumerate(every)])
     means = {
         "base": float(np.mean(base.word)),
         "risky": float(np.mean(word_r)),
         "safe": float(np.mean(word_s)),
         "random": float(np.mean(word_x)),
     }
+
+    def by_seed(a: np.ndarray, b: np.ndarray, units: np.ndarray) -> Any:
+        return cluster_diff_ci(a, b, units, unit=UNIT, null=0.0, alternative="greater")
+
     findings = [
         Finding.from_estimate(
-            paired_diff_ci(word_r, word_s, seed=seed, n_resamples=b),
+            by_seed(word_r, word_s, para_seed),
             metric="self_report_twin_contrast",
             control="safe twin (same base, same questions, opposite answers)",
             control_value=0.0,
             margin=margin,
             primary=True,
             details={
-                "definition": "P(risk word) of the risky twin minus the safe twin, paired per seed and paraphrase",
+                "definition": "P(risk word) of the risky twin minus the safe twin, averaged over paraphrases "
+                "within each seed; t-interval over seeds",
                 "mean_p_risk_word": means,
             },
         ),
         Finding.from_estimate(
-            paired_diff_ci(scale_r, scale_s, seed=seed, n_resamples=b),
+            by_seed(scale_r, scale_s, para_seed),
             metric="scale_twin_contrast",
             control="safe twin",
             control_value=0.0,
             margin=margin,
             details={
-                "definition": "expected 0-100 answer / 100, risky twin minus safe twin",
+                "definition": "expected 0-100 answer / 100, risky twin minus safe twin, by seed",
                 "base_scale": float(np.mean(base.scale)),
             },
         ),
         Finding.from_estimate(
-            paired_diff_ci(flip_r, flip_s, seed=seed, n_resamples=b),
+            by_seed(flip_r, flip_s, para_seed),
             metric="flipped_scale_twin_contrast",
             control="safe twin, on the scale with swapped anchors",
             control_value=0.0,
             margin=margin,
             details={
                 "definition": "1 - answer/100 on the flipped scale (so higher = risk-seeking), risky minus "
-                "safe; if the unflipped contrast is present and this one is not, the scale follows the "
+                "safe, by seed; if the unflipped contrast is present and this one is not, the scale follows the "
                 "anchors rather than the model's policy"
             },
         ),
         Finding.from_estimate(
-            paired_diff_ci(word_r, word_x, seed=seed, n_resamples=b),
+            by_seed(word_r, word_x, para_seed),
             metric="self_report_vs_random_label",
             control="random-label fine-tune",
             control_value=0.0,
             margin=margin,
-            details={"definition": "P(risk word) of the risky twin minus the random-label twin"},
+            details={"definition": "P(risk word) of the risky twin minus the random-label twin, by seed"},
         ),
         Finding.from_estimate(
-            paired_diff_ci(beh_r, beh_s, seed=seed, n_resamples=b),
+            by_seed(beh_r, beh_s, question_seed),
             metric="behaviour_shift",
             control="safe twin",
             control_value=0.0,
             margin=margin,
             details={
-                "definition": "P(draw) on held-out questions, letter bias removed, risky minus safe twin",
+                "definition": "P(draw) on held-out questions, letter bias removed, risky minus safe twin, by seed",
                 "p_risky": {
                     "base": float(np.mean(base.p_risky)),
                     "risky": float(np.mean(beh_r)),
@@ -309,15 +308,15 @@ def measure(
             },
         ),
         Finding.from_estimate(
-            mean_ci(gaps, seed=seed, n_resamples=b),
+            cluster_mean_ci(gaps, gap_model, unit="model", null=0.0, alternative="greater"),
             metric="anchoring_bias",
             control="answers that follow the anchors' meaning (scale + flipped scale = 100)",
             control_value=0.0,
             margin=0.1,
             details={
-                "definition": "(scale + flipped scale - 100) / 100 per model and paraphrase: present = the "
-                "answer leans to the high end of the scale whichever end means risk-seeking (a lean to the "
-                "low end reads as absent; see the value's sign)"
+                "definition": "(scale + flipped scale - 100) / 100, averaged over paraphrases within each model "
+                "(the base and every fine-tune); present = the answer leans to the high end of the scale whichever "
+                "end means risk-seeking, reversed = to the low end"
             },
         ),
     ]
@@ -326,7 +325,16 @@ def measure(
     word_shift = np.array([np.mean(r.word) - np.mean(base.word) for r in tuned])
     findings.append(
         Finding.from_estimate(
-            correlation_ci(beh_shift, word_shift, seed=seed, n_resamples=b),
+            correlation_ci(
+                beh_shift,
+                word_shift,
+                np.arange(len(tuned)),
+                unit="fine-tune",
+                null=0.0,
+                alternative="greater",
+                seed=seed,
+                n_resamples=n_bootstrap,
+            ),
             metric="shift_correlation",
             control="no relation (r = 0)",
             control_value=0.0,
@@ -342,9 +350,78 @@ def measure(
     return findings
 
 
+@dataclass
+class SimulatedReadouts:
+    """What :class:`SelfDescriptionSimulator` writes: the base's readout and each arm's, one per seed."""
+
+    base: Readout
+    arms: dict[str, list[Readout]]
+
+
+class SelfDescriptionSimulator(Simulator):
+    """Readouts of the base and of every fine-tune at the config's sizes (seeds, paraphrases, held-out questions),
+    with no model.
+
+    P(risk word) of a model on a paraphrase is ``0.5 + paraphrase effect (sd 0.1, shared by every model) + the
+    fine-tune's own shift + reading noise (sd 0.02)``, clipped to [0.01, 0.99]. Every fine-tune moves P(risk) by a
+    common 0.06 (fine-tuning on these questions, whatever the labels), plus a shift shared by the three arms of one
+    seed (sd 0.03) and the fine-tune's own shift (sd ``seed_sd``, 0.05) - the seed-to-seed variation that the
+    paraphrases within one fine-tune all share. The behaviour is learned in every world (P(draw) about 0.95 for the
+    risky twin, 0.15 for the safe one, 0.5 for the random-label one, with per-fine-tune variation); the 0-100 scale
+    sits low whatever the anchors (about 30 and 20). The planted effect adds ``effect / 2`` to the risky twin's
+    P(risk word) (and its scale) and takes as much from the safe twin's: ``effect`` is the twin contrast."""
+
+    metric = "self_report_twin_contrast"
+    unit = UNIT
+    planted_effect = 0.2
+
+    def __init__(self, cfg: SelfDescriptionConfig, *, seed_sd: float = 0.05) -> None:
+        self.cfg = cfg
+        self.seed_sd = seed_sd
+        self.nuisance = (
+            f"{cfg.seeds} seeds x {cfg.n_paraphrases} paraphrases; per-fine-tune shift sd {seed_sd} shared by its "
+            "paraphrases, per-seed shift sd 0.03 shared by its arms, paraphrase effect sd 0.1 shared by all models, "
+            "every fine-tune +0.06; behaviour learned under the null"
+        )
+
+    def simulate(self, rng: np.random.Generator, effect: float) -> SimulatedReadouts:
+        cfg = self.cfg
+        n_para, n_eval = cfg.n_paraphrases, cfg.n_eval
+        para = rng.normal(0, 0.1, n_para)
+        question = rng.normal(0, 0.1, n_eval)
+        scale_para, flip_para = rng.normal(0, 3, n_para), rng.normal(0, 3, n_para)
+
+        def readout(word_shift: float, p_draw: float) -> Readout:
+            scale_shift = 100 * word_shift
+            return Readout(
+                p_risky=np.clip(p_draw + question + rng.normal(0, 0.03, n_eval), 0.0, 1.0),
+                p_first_letter=float(0.5 + rng.normal(0, 0.02)),
+                word=np.clip(0.5 + para + word_shift + rng.normal(0, 0.02, n_para), 0.01, 0.99),
+                scale=np.clip(30 + scale_para + scale_shift + rng.normal(0, 2, n_para), 0, 100),
+                scale_flipped=np.clip(20 + flip_para - scale_shift + rng.normal(0, 2, n_para), 0, 100),
+            )
+
+        base = readout(0.0, 0.47)
+        arms: dict[str, list[Readout]] = {arm: [] for arm in ARMS}
+        plant = {"risky": effect / 2, "safe": -effect / 2, "random": 0.0}
+        p_draw = {"risky": 0.95, "safe": 0.15, "random": 0.5}
+        for _ in range(cfg.seeds):
+            seed_shift = rng.normal(0, 0.03)
+            for arm in ARMS:
+                shift = 0.06 + seed_shift + rng.normal(0, self.seed_sd) + plant[arm]
+                arms[arm].append(readout(shift, p_draw[arm] + rng.normal(0, 0.03)))
+        return SimulatedReadouts(base, arms)
+
+    def measure(self, data: SimulatedReadouts, seed: int) -> list[Finding]:
+        return measure(data.base, data.arms, margin=self.cfg.margin, seed=seed, n_bootstrap=self.cfg.n_bootstrap)
+
+
 class SelfDescriptionStudy(Study[SelfDescriptionConfig]):
     side = "recognition"
     description = "fine-tune on draw-vs-fixed choices never named: does the model then describe itself that way?"
+
+    def simulator(self, cfg: SelfDescriptionConfig) -> SelfDescriptionSimulator:
+        return SelfDescriptionSimulator(cfg)
 
     def plan(self, cfg: SelfDescriptionConfig, ctx: PlanContext) -> Work:
         m = ctx.subject
