@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from reflectlab.core.calibrate import calibrate_study
 from reflectlab.core.config import ConfigValueError
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext
@@ -14,6 +15,7 @@ from reflectlab.core.models.spec import ModelSpec
 from reflectlab.probes.emergence.on_policy_entropy import (
     PLACEMENTS,
     OnPolicyEntropyConfig,
+    OnPolicyEntropySimulator,
     OnPolicyEntropyStudy,
     cut_words,
     match_lengths,
@@ -58,6 +60,37 @@ def test_a_ratio_the_base_model_shares_is_not_enaction() -> None:
 def test_without_a_plant_nothing_is_present() -> None:
     f = _findings(subject_own=2.0, reference_own=2.0)
     assert all(x.verdict != "present" for x in f.values())
+
+
+def test_the_unit_is_the_prompt() -> None:
+    h = _cells(subject_own=0.6, reference_own=2.0, n=40)
+    found = measure(h, subject="chat", reference="base", margin=0.05, seed=0, n_bootstrap=10,
+                    prompts=[i // 2 for i in range(40)])  # fmt: skip
+    primary = next(f for f in found if f.primary)
+    assert (primary.n, primary.unit) == (20, "prompt")
+    assert primary.p_value < 0.025
+    assert [f.metric for f in found if f.primary] == ["subject_minus_reference_log_ratio"]
+
+
+def test_a_base_model_that_favours_its_own_text_more_reads_reversed() -> None:
+    f = _findings(subject_own=2.0, reference_own=0.6)
+    assert f["subject_minus_reference_log_ratio"].verdict == "reversed"
+
+
+def test_the_simulator_without_the_difficulty_confound() -> None:
+    sim = OnPolicyEntropySimulator(OnPolicyEntropyConfig(n_prompts=200), difficulty=0.0)
+    cal = calibrate_study("emergence/on_policy_entropy", sim, reps=100, mde=False)
+    assert cal.false_present_rate <= 0.1
+    assert cal.power >= 0.8
+
+
+def test_the_difficulty_confound_reads_present_under_the_null() -> None:
+    # The known failure of the current design (issue 20): a reference text that is harder for both scorers raises
+    # the subject's off/on ratio and lowers the reference's, so the primary reads twice that difficulty as an
+    # on-policy advantage. This test documents it; the redesign must turn it around.
+    sim = OnPolicyEntropySimulator(OnPolicyEntropyConfig(n_prompts=200))
+    cal = calibrate_study("emergence/on_policy_entropy", sim, reps=50, mde=False)
+    assert cal.false_present_rate > 0.5
 
 
 def test_length_matching() -> None:

@@ -10,15 +10,22 @@ entropy (nats) over the text's tokens.
 Controls: on-policy text visits confident states by construction, so the raw off/on ratio is not enough; the
 informative numbers are the *difference between the chat model's ratio and the base model's ratio* on the same
 prompt pairs, and the cross-model matrix (each scorer on each author's text).
+
+The independent unit is the prompt (one length-matched pair of texts per prompt): every finding is a mean over
+prompts with a t-interval over prompts. Known weakness of this design (issue 20): if the reference model's text is
+harder for *both* scorers, the subject's off/on ratio rises and the reference's falls, so the primary difference
+reads that difficulty twice as an on-policy advantage. The simulator keeps that confound; calibration shows it.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from reflectlab.core.calibrate import Simulator
 from reflectlab.core.config import StudyConfig, option, require
 from reflectlab.core.errors import UserError
 from reflectlab.core.findings import Finding
@@ -26,7 +33,7 @@ from reflectlab.core.inquiry import RunContext, Study
 from reflectlab.core.models.base import Model, Placement, Prompt, SamplingParams, user
 from reflectlab.core.models.embedded import other_embedded
 from reflectlab.core.plan import PlanContext, Work
-from reflectlab.core.stats import Estimate, mean_ci, paired_diff_ci
+from reflectlab.core.stats import UnitEstimate, cluster_diff_ci, cluster_mean_ci
 from reflectlab.probes.topics import shipped_topics
 
 PLACEMENTS: tuple[Placement, ...] = ("assistant", "user", "raw")
@@ -37,6 +44,7 @@ REQUESTS = (
     "Describe {t} briefly.",
 )
 _FLOOR = 1e-6  # entropies are clipped here before taking logs
+UNIT = "prompt"
 
 
 def build_prompts(n: int) -> list[str]:
@@ -100,9 +108,10 @@ def _log_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.asarray(np.log(np.maximum(num, _FLOOR)) - np.log(np.maximum(den, _FLOOR)))
 
 
-def _ratio(est: Estimate) -> Estimate:
-    """A mean log ratio as a geometric-mean ratio with its interval."""
-    return Estimate(float(np.exp(est.value)), float(np.exp(est.ci_low)), float(np.exp(est.ci_high)), est.n)
+def _ratio(est: UnitEstimate) -> UnitEstimate:
+    """A mean log ratio as a geometric-mean ratio with its interval (the unit and p-value kept)."""
+    return replace(est, value=float(np.exp(est.value)), ci_low=float(np.exp(est.ci_low)),
+                   ci_high=float(np.exp(est.ci_high)))  # fmt: skip
 
 
 def measure(
@@ -113,11 +122,12 @@ def measure(
     margin: float,
     seed: int,
     n_bootstrap: int,
+    prompts: Sequence[object] | None = None,
 ) -> list[Finding]:
     """Findings from ``h[(scorer, author, placement)]``: per-pair mean entropies (scorer and author are "subject" or
     "reference"; the pairs are the same, in the same order, in every cell). ``subject`` and ``reference`` name the
-    two models."""
-    b = n_bootstrap
+    two models; ``prompts`` gives each pair's prompt id (the unit; each pair its own prompt when None). Intervals
+    are t-intervals over prompts (``seed`` and ``n_bootstrap`` are unused: nothing is resampled)."""
     s_on, s_off = h[("subject", "subject", "assistant")], h[("subject", "reference", "assistant")]
     r_on, r_off = h[("reference", "reference", "assistant")], h[("reference", "subject", "assistant")]
     subject_lr, reference_lr = _log_ratio(s_off, s_on), _log_ratio(r_off, r_on)
@@ -127,7 +137,7 @@ def measure(
 
     def ratio_finding(num: np.ndarray, den: np.ndarray, metric: str, control: str, note: str) -> Finding:
         return Finding.from_estimate(
-            _ratio(mean_ci(_log_ratio(num, den), seed=seed, n_resamples=b)),
+            _ratio(cluster_mean_ci(_log_ratio(num, den), prompts, unit=UNIT, null=0.0, alternative="greater")),
             metric=metric,
             control=control,
             control_value=1.0,
@@ -176,7 +186,7 @@ def measure(
             f"{reference}'s entropy on {subject}'s text / on its own text (its plain dialogue format)",
         ),
         Finding.from_estimate(
-            paired_diff_ci(subject_lr, reference_lr, seed=seed, n_resamples=b),
+            cluster_diff_ci(subject_lr, reference_lr, prompts, unit=UNIT, null=0.0, alternative="greater"),
             metric="subject_minus_reference_log_ratio",
             control=f"the same off/on log ratio in {reference}",
             control_value=0.0,
@@ -192,9 +202,61 @@ def measure(
     ]
 
 
+class OnPolicyEntropySimulator(Simulator):
+    """Per-prompt mean entropies of every cell (scorer x author x placement) for ``n_prompts`` matched pairs, with
+    no model.
+
+    On the log scale an entropy is ``the scorer's level (subject 2.6, reference 2.9 nats) + the prompt's effect
+    (sd 0.2, every cell of the prompt) + the text's own difficulty (sd 0.15, shared by both scorers and all
+    placements of that text) + the placement's effect (user turn +0.25, raw +0.3 for the subject; +0.1 each for the
+    reference) + cell noise (sd 0.08)``. Every scorer is more confident on its own text in the assistant turn by a
+    common 0.08 (what any sampler has on its own samples), and - the confound - the reference model's text is harder
+    for *both* scorers by ``difficulty`` (0.05 by default, a 5% entropy difference). The planted effect lowers the
+    subject's entropy on its own text in its assistant turn by ``effect`` (log units): the on-policy advantage the
+    study looks for. Under the confound the primary difference reads ``2 x difficulty`` with no effect planted."""
+
+    metric = "subject_minus_reference_log_ratio"
+    unit = UNIT
+    planted_effect = 0.15
+
+    def __init__(self, cfg: OnPolicyEntropyConfig, *, difficulty: float = 0.05) -> None:
+        self.cfg = cfg
+        self.difficulty = difficulty
+        self.nuisance = (
+            f"{cfg.n_prompts} prompts; prompt effect sd 0.2, text difficulty sd 0.15 shared by both scorers, a common "
+            f"own-sample advantage 0.08 for both models; the reference's text harder for both scorers by "
+            f"{difficulty} (the confound of issue 20)"
+        )
+
+    def simulate(self, rng: np.random.Generator, effect: float) -> dict[tuple[str, str, str], np.ndarray]:
+        n = self.cfg.n_prompts
+        level = {"subject": np.log(2.6), "reference": np.log(2.9)}
+        turn = {"subject": {"assistant": 0.0, "user": 0.25, "raw": 0.3},
+                "reference": {"assistant": 0.0, "user": 0.1, "raw": 0.1}}  # fmt: skip
+        prompt = rng.normal(0, 0.2, n)
+        text = {author: rng.normal(0, 0.15, n) + (self.difficulty if author == "reference" else 0.0)
+                for author in ("subject", "reference")}  # fmt: skip
+        h: dict[tuple[str, str, str], np.ndarray] = {}
+        for scorer in ("subject", "reference"):
+            for author in ("subject", "reference"):
+                for placement in PLACEMENTS:
+                    log_h = level[scorer] + prompt + text[author] + turn[scorer][placement] + rng.normal(0, 0.08, n)
+                    if scorer == author and placement == "assistant":
+                        log_h = log_h - 0.08 - (effect if scorer == "subject" else 0.0)
+                    h[(scorer, author, placement)] = np.exp(log_h)
+        return h
+
+    def measure(self, data: dict[tuple[str, str, str], np.ndarray], seed: int) -> list[Finding]:
+        return measure(data, subject="subject", reference="reference", margin=self.cfg.margin, seed=seed,
+                       n_bootstrap=self.cfg.n_bootstrap)  # fmt: skip
+
+
 class OnPolicyEntropyStudy(Study[OnPolicyEntropyConfig]):
     side = "recognition"
     description = "next-token entropy on own vs other text, by turn; chat model vs base model"
+
+    def simulator(self, cfg: OnPolicyEntropyConfig) -> OnPolicyEntropySimulator:
+        return OnPolicyEntropySimulator(cfg)
 
     @staticmethod
     def _reference(cfg: OnPolicyEntropyConfig, subject: str) -> str:
@@ -241,4 +303,4 @@ class OnPolicyEntropyStudy(Study[OnPolicyEntropyConfig]):
         ctx.log_metrics({f"H.{s}.{a}.{pl}": float(np.mean(v)) for (s, a, pl), v in h.items()}
                         | {"pairs_kept": float(len(keep))})  # fmt: skip
         return measure(h, subject=subject.name, reference=ref_name, margin=cfg.margin, seed=ctx.seed,
-                       n_bootstrap=cfg.n_bootstrap)  # fmt: skip
+                       n_bootstrap=cfg.n_bootstrap, prompts=keep)  # fmt: skip
