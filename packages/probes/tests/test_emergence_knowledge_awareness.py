@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from reflectlab.core.cache import Cache
+from reflectlab.core.calibrate import calibrate_study
 from reflectlab.core.config import ConfigValueError
 from reflectlab.core.errors import UserError
 from reflectlab.core.findings import Finding
@@ -23,6 +24,7 @@ from reflectlab.probes.emergence.knowledge_awareness.activations import corpus_r
 from reflectlab.probes.emergence.knowledge_awareness.directions import detection_findings
 from reflectlab.probes.emergence.knowledge_awareness.entities import split
 from reflectlab.probes.emergence.knowledge_awareness.sae_directions import latent_findings
+from reflectlab.probes.emergence.knowledge_awareness.simulate import KnowledgeAwarenessSimulator
 from reflectlab.probes.emergence.knowledge_awareness.steering import steering_findings
 
 
@@ -107,8 +109,48 @@ def test_steering_findings() -> None:
     assert f["known_direction_cuts_refusal"].verdict == "present"
     refused["known/random"] = on  # any direction makes it refuse: not specific
     f = {x.metric: x for x in steering_findings(refused, margin=0.05, seed=0, n_bootstrap=200)}
-    assert f["steer_refusal_vs_random"].verdict == "absent"
+    assert f["steer_refusal_vs_random"].verdict != "present"  # 30/30 against 30/30: not specific
     assert f["steer_refusal_vs_none"].verdict == "present"
+    assert (f["steer_refusal_vs_none"].n, f["steer_refusal_vs_none"].unit) == (30, "entity")
+    assert not any(x.primary for x in f.values())  # the study's primary finding is the detection's
+
+
+def test_a_model_that_never_refuses_reads_inconclusive_not_absent() -> None:
+    never = np.zeros(24)
+    refused = {arm: never for arm in ("known/none", "known/unknown_dir", "known/random", "fabricated/none",
+                                      "fabricated/known_dir")}  # fmt: skip
+    f = {x.metric: x for x in steering_findings(refused, margin=0.05, seed=0, n_bootstrap=200)}
+    for x in f.values():
+        assert x.verdict == "inconclusive", x.metric  # 0/24 against 0/24 is consistent with a 14-point effect
+        assert x.ci_low < -0.1 and x.ci_high > 0.1
+    wide = {x.metric: x for x in steering_findings(refused, margin=0.2, seed=0, n_bootstrap=200)}
+    assert wide["steer_refusal_vs_random"].verdict == "absent"  # only a margin wider than the interval says absent
+
+
+def test_a_direction_that_reads_known_as_unknown_is_reversed() -> None:
+    x, unknown, test = _data(plant=3.0)
+    swapped = np.where(test, ~unknown, unknown)  # the held-out half's labels the other way round
+    lengths = np.full(len(x), 3.0)
+    findings, _, _ = detection_findings({4: x}, swapped, test, lengths, margin=0.05, seed=0, n_bootstrap=300)
+    f = {x.metric: x for x in findings}
+    assert f["direction_auroc"].verdict == "reversed"
+    assert (f["direction_auroc"].unit, f["direction_auroc"].n) == ("entity", int(test.sum()))
+    assert [x.metric for x in findings if x.primary] == ["direction_minus_length_auroc"]
+
+
+def _sim_cfg() -> KnowledgeAwarenessConfig:
+    return KnowledgeAwarenessConfig(layers=[0.5], n_bootstrap=300)
+
+
+def test_the_simulator_under_the_null_and_planted() -> None:
+    sim = KnowledgeAwarenessSimulator(_sim_cfg())
+    data = sim.simulate(np.random.default_rng(0), 0.0)
+    found = sim.measure(data, seed=0)
+    assert [f.metric for f in found if f.primary] == ["direction_minus_length_auroc"]
+    assert all(f.verdict == "inconclusive" for f in found if f.metric.startswith("steer"))  # the refusal floor
+    cal = calibrate_study("emergence/knowledge_awareness", sim, reps=60, mde=False)
+    assert cal.false_present_rate <= 0.1
+    assert cal.power >= 0.8
 
 
 def test_steering_hooks_add_the_vector_and_come_off(tiny_dir: Path) -> None:

@@ -16,9 +16,9 @@ from reflectlab.core.errors import UserError
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext
 from reflectlab.core.models.base import Model
-from reflectlab.core.stats import auroc_ci
 from reflectlab.probes.emergence.knowledge_awareness.activations import corpus_states, resolve_layer
 from reflectlab.probes.emergence.knowledge_awareness.config import KnowledgeAwarenessConfig
+from reflectlab.probes.emergence.knowledge_awareness.directions import entity_auroc
 from reflectlab.probes.emergence.knowledge_awareness.entities import Labels
 
 
@@ -87,7 +87,7 @@ def latent_findings(
     for metric, latent, sign in (("unknown_latent_auroc", u_latent, 1.0), ("known_latent_auroc", k_latent, -1.0)):
         out.append(
             Finding.from_estimate(
-                auroc_ci(sign * acts[te, latent], y[te], seed=seed, n_resamples=n_bootstrap),
+                entity_auroc(sign * acts[te, latent], y[te], seed=seed, n_bootstrap=n_bootstrap),
                 metric=metric,
                 control="chance (0.5)",
                 control_value=0.5,

@@ -1,6 +1,9 @@
 """Steering: the unknown direction added to the residual stream while the model answers about held-out *known*
 entities, refusals counted by the ``refusal`` verifier, against random directions of the same norm and against no
-steering; the opposite ("known") direction while it answers about fabricated entities."""
+steering; the opposite ("known") direction while it answers about fabricated entities. The unit is the entity (one
+answer per entity and arm; the random arms' answers on one entity are averaged). Rates are honest at floors: a
+model that never refuses in either arm gets at least Newcombe's interval of 0/n against 0/n, which is wider than
+the default margin at the quick preset's 24 entities, so it reads inconclusive, not absent."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import numpy as np
 from reflectlab.core.errors import UserError
 from reflectlab.core.findings import Finding
 from reflectlab.core.models.base import Model, SamplingParams, user
-from reflectlab.core.stats import paired_diff_ci
+from reflectlab.core.stats import paired_rate_diff_ci
 from reflectlab.evals.tasks.entities import EntitySet
 from reflectlab.probes.emergence.knowledge_awareness.entities import Labelled, Labels, steer_question
 
@@ -93,12 +96,13 @@ def steer(
 def steering_findings(refused: dict[str, np.ndarray], *, margin: float, seed: int, n_bootstrap: int) -> list[Finding]:
     """From per-entity refusal indicators under each arm: ``known/none``, ``known/unknown_dir``,
     ``known/random`` (mean over random directions), optionally ``known/sae_latent``, ``fabricated/none`` and
-    ``fabricated/known_dir``. Each finding is a paired difference of refusal rates between two arms."""
+    ``fabricated/known_dir``. Each finding is a paired difference of refusal rates between two arms, by entity;
+    all of them are diagnostics (the study's primary finding is the detection's)."""
     rates = {k: float(np.mean(v)) for k, v in refused.items()}
     random = "random directions of equal norm"
     # metric, arm, control arm, control, primary, details
     comparisons: list[tuple[str, str, str, str, bool, dict[str, Any]]] = [
-        ("steer_refusal_vs_random", "known/unknown_dir", "known/random", random, True,
+        ("steer_refusal_vs_random", "known/unknown_dir", "known/random", random, False,
          {"definition": "refusal rate on known entities with the unknown direction added minus with random "
                         "directions of equal norm", "refusal_rates": rates}),
         ("steer_refusal_vs_none", "known/unknown_dir", "known/none", "no steering", False, {"refusal_rates": rates}),
@@ -110,7 +114,7 @@ def steering_findings(refused: dict[str, np.ndarray], *, margin: float, seed: in
     ]  # fmt: skip
     return [
         Finding.from_estimate(
-            paired_diff_ci(refused[arm], refused[base], seed=seed, n_resamples=n_bootstrap),
+            paired_rate_diff_ci(refused[arm], refused[base], unit="entity", null=0.0, alternative="greater"),
             metric=metric,
             control=control,
             control_value=0.0,

@@ -24,6 +24,7 @@ from reflectlab.probes.emergence.knowledge_awareness.entities import (
     steer_question,
 )
 from reflectlab.probes.emergence.knowledge_awareness.sae_directions import configured_sae, sae_latents
+from reflectlab.probes.emergence.knowledge_awareness.simulate import KnowledgeAwarenessSimulator
 from reflectlab.probes.emergence.knowledge_awareness.steering import steer, steering_arms, steering_findings
 
 #: SAE training vectors per second per teacher-forced token per second on a CPU (measured: ~1,500 vectors/s against
@@ -34,6 +35,9 @@ SAE_VECTORS_PER_FORWARD_TOKEN = 3.4
 class KnowledgeAwarenessStudy(Study[KnowledgeAwarenessConfig]):
     side = "recognition"
     description = "an internal 'do I know this entity?' signal: directions, SAE latents, and steering to refusal"
+
+    def simulator(self, cfg: KnowledgeAwarenessConfig) -> KnowledgeAwarenessSimulator:
+        return KnowledgeAwarenessSimulator(cfg)
 
     def plan(self, cfg: KnowledgeAwarenessConfig, ctx: PlanContext) -> Work:
         m = ctx.subject
