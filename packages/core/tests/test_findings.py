@@ -28,10 +28,11 @@ CONTRACT = {
     [
         (0.6, 0.8, 0.5, "greater", "present"),  # whole interval above the control
         (0.49, 0.53, 0.5, "greater", "absent"),  # inside the margin: equivalent to the control
-        (0.2, 0.4, 0.5, "greater", "absent"),  # whole interval on the wrong side
+        (0.2, 0.4, 0.5, "greater", "reversed"),  # whole interval on the wrong side: the opposite effect
+        (0.51, 0.53, 0.5, "greater", "absent"),  # a tiny effect measured precisely: inside the margin
         (0.45, 0.7, 0.5, "greater", "inconclusive"),  # straddles the control, wider than the margin
         (0.2, 0.4, 0.5, "less", "present"),
-        (0.6, 0.8, 0.5, "less", "absent"),
+        (0.6, 0.8, 0.5, "less", "reversed"),
         (-0.01, 0.02, 0.0, "greater", "absent"),
         (math.nan, math.nan, 0.5, "greater", "inconclusive"),
     ],
@@ -40,10 +41,10 @@ def test_verdict_rule(low: float, high: float, control: float, direction: str, e
     assert verdict_for(low, high, control, direction=direction, margin=0.05) == expected
 
 
-def test_too_few_items_are_always_inconclusive() -> None:
-    assert verdict_for(0.6, 0.8, 0.5, n=9) == "inconclusive"
-    assert verdict_for(0.0, 0.0, 0.0, n=3) == "inconclusive"  # a zero-width interval over 3 items means nothing
-    assert verdict_for(0.6, 0.8, 0.5, n=10) == "present"
+def test_too_few_units_are_always_inconclusive() -> None:
+    assert verdict_for(0.6, 0.8, 0.5, n=2) == "inconclusive"
+    assert verdict_for(0.0, 0.0, 0.0, n=2) == "inconclusive"  # a zero-width interval over 2 units means nothing
+    assert verdict_for(0.6, 0.8, 0.5, n=3) == "present"
 
 
 def test_verdict_rejects_unknown_direction() -> None:
@@ -77,5 +78,5 @@ def test_findings_json_follows_the_contract(tmp_path: Path) -> None:
     assert all(set(r) >= CONTRACT for r in records)
     assert records[1]["value"] is None and records[1]["verdict"] == "inconclusive"
     back = read_findings(path)
-    assert back[0] == _finding()
+    assert back[0].to_dict() == _finding().to_dict()
     assert math.isnan(back[1].value)

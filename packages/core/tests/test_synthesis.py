@@ -27,6 +27,7 @@ from reflectlab.core.synthesis import (
     to_markdown,
     value_with_ci,
 )
+from reflectlab.core.synthesis.rule import TRACKS_VERIFIER, holm
 from reflectlab.core.tracking import FINDINGS_ARTIFACT, TAG_INQUIRY, TAG_KIND, TAG_MODEL, TAG_STUDY, Tracker
 
 # Effect intervals against a control of 0 (margin 0.05): which verdict each one gets.
@@ -44,10 +45,18 @@ def planted(
     model: str = "m",
     metric: str = "effect",
     study: str | None = None,
+    p_value: float | None = None,
+    bearing: str = "supports",
     **details: object,
 ) -> Finding:
     value, lo, hi = interval
+    if side == "self-signal":
+        details.setdefault("measures", TRACKS_VERIFIER)
+    if p_value is None:  # a planted present interval comes with a small p-value, anything else with none small
+        p_value = 0.001 if lo > 0 else 0.5
     return Finding(
+        p_value=p_value,
+        bearing=bearing,
         study=study or f"{side}/study",
         metric=metric,
         value=value,
@@ -143,8 +152,8 @@ def test_diagnostics_never_decide() -> None:
     )
     assert m.side_state("recognition") == "absent"
     assert m.side_state("correction") == "untested"
-    assert m.tally("recognition") == {"present": 0, "absent": 1, "inconclusive": 0}
-    assert m.tally("recognition", primary_only=False) == {"present": 1, "absent": 1, "inconclusive": 0}
+    assert m.tally("recognition") == {"present": 0, "absent": 1, "reversed": 0, "inconclusive": 0}
+    assert m.tally("recognition", primary_only=False) == {"present": 1, "absent": 1, "reversed": 0, "inconclusive": 0}
     assert m.headline() == "contradicted"
 
 
@@ -163,7 +172,7 @@ def test_equivalence_findings_count_as_present_when_inside_the_margin() -> None:
 def test_less_direction_is_read_from_its_own_side() -> None:
     f = Finding(
         study="s/x", metric="err", value=0.2, ci_low=0.1, ci_high=0.3, n=30, control="c", control_value=0.5,
-        side="recognition", model="m", direction="less", primary=True,
+        side="recognition", model="m", direction="less", primary=True, p_value=0.001,
     )  # fmt: skip
     assert f.verdict == "present" and one_model(f).side_state("recognition") == "present"
 
@@ -273,3 +282,61 @@ def test_cli_synthesize_formats(store: Path, capsys: pytest.CaptureFixture[str])
         ("m", "correction", "absent"),
         ("closed form", "self-signal", "present"),
     }
+
+
+REVERSED = (-0.30, -0.40, -0.20)
+
+
+def test_a_reversed_effect_reads_reversed_and_counts_against_its_side() -> None:
+    f = planted("recognition", REVERSED)
+    assert f.verdict == "reversed"
+    m = one_model(f)
+    assert m.side_state("recognition") == "absent"
+    assert m.clauses()[0].verdict == "contradicted"
+
+
+def test_confirmatory_reflection_present_supports_correction_absent() -> None:
+    """A finding whose presence means the phenomenon is absent (reflection confirms the first answer) is read
+    through its bearing: present confirmatory reflection supports "correction absent"."""
+    m = one_model(planted("correction", PRESENT, metric="confirmatory_share", bearing="opposes"))
+    (clause,) = [c for c in m.clauses() if c.side == "correction"]
+    assert m.side_state("correction") == "absent"
+    assert clause.text == "correction absent" and clause.verdict == "supported"
+
+
+def test_holm_correction_decides_a_side_and_the_raw_reading_is_kept() -> None:
+    assert holm([0.01, 0.04, math.nan, 0.03]) == pytest.approx([0.03, 0.06, math.nan, 0.06], nan_ok=True)
+    m = one_model(
+        planted("recognition", PRESENT, metric="a", p_value=0.03),
+        planted("recognition", INCONCLUSIVE, metric="b", p_value=0.4),
+    )
+    assert m.side_state("recognition", adjusted=False) == "present"
+    assert m.side_state("recognition") == "inconclusive"  # 0.03 x 2 = 0.06 does not survive at 0.05
+    assert "raw present" in format_table(Synthesis.from_findings([*m.all_findings()]))
+
+
+def test_a_self_signal_finding_that_does_not_measure_the_claim_does_not_decide() -> None:
+    m = one_model(planted("self-signal", PRESENT, measures="judge accuracy above chance"))
+    assert m.side_state("self-signal") == "untested"
+
+
+def test_a_floor_is_not_absent_unless_its_interval_fits_the_margin() -> None:
+    from reflectlab.core.stats import rate_ci
+
+    est = rate_ci([False] * 24, null=0.0)
+    floor = Finding.from_estimate(est, metric="refusal_rate", control="never", control_value=0.0, margin=0.05)
+    assert floor.verdict == "inconclusive" and floor.n == 24
+    wide = Finding.from_estimate(est, metric="refusal_rate", control="never", control_value=0.0, margin=0.2)
+    assert wide.verdict == "absent"
+
+
+def test_a_v1_findings_record_still_loads() -> None:
+    v1 = {
+        "study": "introspection/temperature", "metric": "privileged_access", "value": -0.42, "ci_low": -0.54,
+        "ci_high": -0.30, "n": 112, "control": "cross-model judge", "control_value": 0.0, "side": "recognition",
+        "verdict": "absent", "model": "m", "direction": "greater", "margin": 0.05, "primary": True, "details": {},
+    }  # fmt: skip
+    f = Finding.from_dict(v1)
+    assert f.schema == 1 and f.unit == "" and math.isnan(f.p_value) and f.verdict == "reversed"
+    m = one_model(f)
+    assert m.side_state("recognition") == "absent"  # reversed counts against; no p-value is needed for that

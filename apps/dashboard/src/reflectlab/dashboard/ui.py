@@ -24,6 +24,7 @@ PAGES_KEY = "reflectlab.pages"
 VERDICT_COLORS = {
     "present": "green",
     "absent": "gray",
+    "reversed": "violet",
     "inconclusive": "orange",
     "supported": "green",
     "contradicted": "red",

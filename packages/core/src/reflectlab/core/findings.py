@@ -1,21 +1,35 @@
 """The Finding record and the one verdict rule every study, the synthesis and the dashboard share.
 
-Contract (``findings.json`` is a JSON list of these records)::
+Contract v2 (``findings.json`` is a JSON list of these records)::
 
     study, metric, value, ci_low, ci_high, n, control, control_value, side, verdict, model
 
-plus three fields that make the verdict reproducible from the record alone: ``direction`` (which side of the
-control the hypothesised effect lies on), ``margin`` (the smallest effect that matters) and ``primary`` (whether
-the finding is a headline effect or a diagnostic). ``details`` holds anything else a study wants to keep.
+plus the fields that make the verdict reproducible and readable from the record alone:
 
-The verdict rule (:func:`verdict_for`), with effect interval ``[ci_low - control_value, ci_high - control_value]``
-oriented so that a positive effect is the hypothesised one:
+- ``unit``: what ``n`` counts - the independent replicate that was resampled (seed, topic, concept, problem,
+  prompt, task, entity), never a sub-sample of one; ``""`` in v1 records, whose ``n`` counted items;
+- ``p_value``: one-sided, in the hypothesised direction (``None`` where a study gives none, and in v1 records);
+- ``direction``: which side of the control the hypothesised effect lies on (``greater`` or ``less``);
+- ``bearing``: how the finding's *presence* bears on its side's phenomenon: ``supports`` (present means the
+  phenomenon is there: a final-minus-first accuracy gain is correction) or ``opposes`` (present means it is not:
+  reflection that confirms the first answer means correction is absent);
+- ``margin``: the smallest effect that matters, on the metric's own scale;
+- ``primary``: the study's one headline finding (declared in its docs); every other finding is a diagnostic;
+- ``schema``: 2 (a record without it is v1 and still loads).
 
-- ``present``: the whole interval lies above 0 (the effect is distinguishable from the control);
-- ``absent``: the whole interval lies inside ``[-margin, +margin]`` (equivalent to the control), or the whole
-  interval lies below 0 (the opposite of the hypothesised effect);
-- ``inconclusive``: anything else, including an undefined interval, and any estimate from fewer than
-  :data:`MIN_N` items (a bootstrap interval over a handful of items can be zero-width without meaning anything).
+``details`` holds anything else a study wants to keep.
+
+The verdict rule (:func:`verdict_for`), with the effect interval ``[ci_low - control_value, ci_high -
+control_value]`` oriented so that a positive effect is the hypothesised one, checked in this order:
+
+1. ``inconclusive``: the interval is undefined, or rests on fewer than :data:`MIN_N` units;
+2. ``absent``: the whole interval lies inside ``[-margin, +margin]`` (equivalent to the control);
+3. ``present``: the whole interval lies above 0 (the hypothesised effect, distinguishable from the control);
+4. ``reversed``: the whole interval lies below 0 (the opposite effect);
+5. ``inconclusive``: anything else.
+
+A floor is not ``absent`` by itself: 0 refusals of 24 has the interval [0, 0.14] (Wilson), which is ``absent``
+only when the margin is wider than that.
 """
 
 from __future__ import annotations
@@ -34,13 +48,15 @@ CONTRACT_FIELDS = (
     "study", "metric", "value", "ci_low", "ci_high", "n", "control", "control_value", "side", "verdict", "model",
 )  # fmt: skip
 SIDES = ("recognition", "correction", "self-signal")
-VERDICTS = ("present", "absent", "inconclusive")
+VERDICTS = ("present", "absent", "reversed", "inconclusive")
 DIRECTIONS = ("greater", "less")
-#: Estimates from fewer items than this are always ``inconclusive``.
-MIN_N = 10
+BEARINGS = ("supports", "opposes")
+SCHEMA = 2
+#: Estimates from fewer independent units than this are always ``inconclusive``.
+MIN_N = 3
 
 Side = Literal["recognition", "correction", "self-signal"]
-Verdict = Literal["present", "absent", "inconclusive"]
+Verdict = Literal["present", "absent", "reversed", "inconclusive"]
 
 
 def verdict_for(
@@ -62,10 +78,12 @@ def verdict_for(
     lo, hi = ci_low - control_value, ci_high - control_value
     if direction == "less":
         lo, hi = -hi, -lo
+    if lo >= -margin and hi <= margin:
+        return "absent"
     if lo > 0:
         return "present"
-    if hi < 0 or (lo >= -margin and hi <= margin):
-        return "absent"
+    if hi < 0:
+        return "reversed"
     return "inconclusive"
 
 
@@ -91,10 +109,16 @@ class Finding:
     primary: bool = False
     verdict: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    unit: str = ""
+    p_value: float = math.nan
+    bearing: str = "supports"
+    schema: int = SCHEMA
 
     def __post_init__(self) -> None:
         if self.side and self.side not in SIDES:
             raise ValueError(f"side must be one of {SIDES}, not {self.side!r}")
+        if self.bearing not in BEARINGS:
+            raise ValueError(f"bearing must be one of {BEARINGS}, not {self.bearing!r}")
         self.verdict = verdict_for(
             self.ci_low, self.ci_high, self.control_value, direction=self.direction, margin=self.margin, n=self.n
         )
@@ -114,8 +138,14 @@ class Finding:
         margin: float = 0.05,
         primary: bool = False,
         details: dict[str, Any] | None = None,
+        bearing: str = "supports",
     ) -> Finding:
+        """A finding from a stats estimate; a :class:`~reflectlab.core.stats.UnitEstimate` also gives the unit
+        and the one-sided p-value (computed by the caller against this control, in this direction)."""
         return cls(
+            unit=str(getattr(estimate, "unit", "")),
+            p_value=float(getattr(estimate, "p_value", math.nan)),
+            bearing=bearing,
             study=study,
             metric=metric,
             value=estimate.value,
@@ -134,7 +164,7 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("value", "ci_low", "ci_high", "control_value"):
+        for k in ("value", "ci_low", "ci_high", "control_value", "p_value"):
             if isinstance(d[k], float) and math.isnan(d[k]):
                 d[k] = None  # JSON has no NaN
         return d
@@ -143,9 +173,10 @@ class Finding:
     def from_dict(cls, d: dict[str, Any]) -> Finding:
         known = {f for f in cls.__dataclass_fields__ if f != "verdict"}
         kwargs = {k: v for k, v in d.items() if k in known}
-        for k in ("value", "ci_low", "ci_high", "control_value"):
+        for k in ("value", "ci_low", "ci_high", "control_value", "p_value"):
             if kwargs.get(k) is None:
                 kwargs[k] = float("nan")
+        kwargs.setdefault("schema", 1)  # a record without a schema is a v1 record: n counted items, no p-value
         return cls(**kwargs)
 
 

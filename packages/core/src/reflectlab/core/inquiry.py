@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from omegaconf import DictConfig, OmegaConf
 
 from reflectlab.core.cache import Cache
+from reflectlab.core.calibrate import Simulator
 from reflectlab.core.config import FineTune, StudyConfig
 from reflectlab.core.contracts import TrainedModel
 from reflectlab.core.findings import Finding
@@ -179,6 +180,11 @@ class Study(ABC, Generic[C]):
 
     def plan(self, cfg: C, ctx: PlanContext) -> Work | None:
         """The model work ``run`` will do, in tokens per model (for ``platform plan``); None if unknown."""
+        return None
+
+    def simulator(self, cfg: C) -> Simulator | None:
+        """Simulated raw data for this study's ``measure()`` at this config's sizes, under the null or a planted
+        effect (for ``platform calibrate``); None when the study has none yet."""
         return None
 
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 import streamlit as st
 
 from reflectlab.core.findings import SIDES, Finding
-from reflectlab.core.synthesis import CLAUSES, HEADLINE, RULE, ModelSynthesis, Synthesis, side_by_side, to_csv
+from reflectlab.core.synthesis import (
+    CLAUSES,
+    HEADLINE,
+    RULE,
+    ModelSynthesis,
+    Synthesis,
+    side_by_side,
+    tally_text,
+    to_csv,
+)
 from reflectlab.core.synthesis import to_markdown as synthesis_markdown
 from reflectlab.dashboard import charts, ui
 
@@ -98,12 +107,10 @@ def _ordered(m: ModelSynthesis, side: str) -> list[Finding]:
 
 
 def _side_summary(m: ModelSynthesis, side: str) -> str:
-    t = m.tally(side)
     name = f"{m.model} (reference)" if m.reference else m.model
-    return (
-        f"**{name}**: {ui.badge(m.side_state(side))} - {t['present']} present, {t['absent']} absent, "
-        f"{t['inconclusive']} inconclusive (primary)"
-    )
+    raw = m.side_state(side, adjusted=False)
+    before = "" if raw == m.side_state(side) else f" (raw {raw}, before Holm's correction)"
+    return f"**{name}**: {ui.badge(m.side_state(side))}{before} - {tally_text(m, side)}"
 
 
 def _table(synth: Synthesis) -> None:

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from reflectlab.core.findings import SIDES, Finding
+from reflectlab.core.findings import SIDES, VERDICTS, Finding
 from reflectlab.core.synthesis.rule import (
     CLAUSES,
     HEADLINE,
@@ -47,21 +47,29 @@ def value_with_ci(f: Finding, missing: str = "") -> str:
 
 
 def format_finding(f: Finding) -> str:
-    """One finding on one terminal line (``*`` marks a primary finding)."""
+    """One finding on one terminal line (``*`` marks a primary finding); ``n`` names its unit where known."""
     star = "*" if f.primary else " "
+    n = f"n={f.n} {f.unit}s" if f.unit else f"n={f.n}"
+    p = "" if math.isnan(f.p_value) else f" p={f.p_value:.3g}"
     return (
-        f"{star} {f.study:<28} {f.metric:<26} {f.value:8.3f} [{f.ci_low:7.3f}, {f.ci_high:7.3f}] n={f.n:<5}"
-        f" vs {f.control} ({f.control_value:.3f}) -> {f.verdict}"
+        f"{star} {f.study:<28} {f.metric:<26} {f.value:8.3f} [{f.ci_low:7.3f}, {f.ci_high:7.3f}] {n:<12}"
+        f" vs {f.control} ({f.control_value:.3f}){p} -> {f.verdict}"
     )
 
 
-def _tally_text(m: ModelSynthesis, side: str) -> str:
+def tally_text(m: ModelSynthesis, side: str) -> str:
+    """The verdict counts of a side's primary findings (and how many diagnostics), as one phrase."""
     t = m.tally(side)
     d = m.tally(side, primary_only=False)
     diag = sum(d.values()) - sum(t.values())
-    return f"{t['present']} present, {t['absent']} absent, {t['inconclusive']} inconclusive (primary)" + (
-        f"; {diag} diagnostic" if diag else ""
-    )
+    words = ", ".join(f"{t[v]} {v}" for v in VERDICTS if t[v] or v != "reversed")
+    return f"{words} (primary)" + (f"; {diag} diagnostic" if diag else "")
+
+
+def state_text(m: ModelSynthesis, side: str) -> str:
+    """The side's state after Holm's correction, and the raw reading when it differs."""
+    state, raw = m.side_state(side), m.side_state(side, adjusted=False)
+    return state if state == raw else f"{state} (raw {raw}, before Holm's correction)"
 
 
 def _empty_message(synth: Synthesis) -> str:
@@ -93,7 +101,7 @@ def format_table(synth: Synthesis | Mapping[str, ModelSynthesis]) -> str:
         for side in SIDES:
             if not m.findings[side]:
                 continue
-            lines.append(f"  {side}: {m.side_state(side)} - {_tally_text(m, side)}")
+            lines.append(f"  {side}: {state_text(m, side)} - {tally_text(m, side)}")
             lines += ["    " + format_finding(f) for f in sorted_findings(m.findings[side])]
     lines += [_pending_line(p) for p in synth.pending]
     return "\n".join(lines)
@@ -110,13 +118,19 @@ CSV_COLUMNS = (
     "ci_low",
     "ci_high",
     "n",
+    "unit",
     "control",
     "control_value",
     "direction",
+    "bearing",
     "margin",
     "claim",
+    "p_value",
+    "p_holm",
     "verdict",
+    "reading",
     "side_state",
+    "side_state_raw",
     "headline",
     "run_id",
 )
@@ -127,6 +141,8 @@ def rows(synth: Synthesis) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for m in synth.ordered():
         headline = "" if m.reference else m.headline()
+        adjusted = {k: v for side in SIDES for k, v in m.adjusted_p(side).items()}
+        read = {id(f): r for side in SIDES for f, r in m.readings(side)}
         for f in m.all_findings():
             out.append(
                 {
@@ -140,13 +156,19 @@ def rows(synth: Synthesis) -> list[dict[str, Any]]:
                     "ci_low": f.ci_low,
                     "ci_high": f.ci_high,
                     "n": f.n,
+                    "unit": f.unit,
                     "control": f.control,
                     "control_value": f.control_value,
                     "direction": f.direction,
+                    "bearing": f.bearing,
                     "margin": f.margin,
-                    "claim": "equivalence" if is_equivalence(f) else "effect",
+                    "claim": "equivalence" if is_equivalence(f) else str(f.details.get("claim", "effect")),
+                    "p_value": f.p_value,
+                    "p_holm": adjusted.get(id(f), math.nan),
                     "verdict": f.verdict,
+                    "reading": read.get(id(f), "diagnostic"),
                     "side_state": m.side_state(f.side),
+                    "side_state_raw": m.side_state(f.side, adjusted=False),
                     "headline": headline,
                     "run_id": m.runs.get(f.study, ""),
                 }
@@ -191,7 +213,7 @@ def to_markdown(synth: Synthesis) -> str:
         for side in SIDES:
             if not m.findings[side]:
                 continue
-            lines += [f"### {side}: {m.side_state(side)}", "", _tally_text(m, side) + ".", ""]
+            lines += [f"### {side}: {state_text(m, side)}", "", tally_text(m, side) + ".", ""]
             lines += [
                 "| primary | study | metric | value | 95% CI | n | control | control value | verdict |",
                 "|---|---|---|---|---|---|---|---|---|",

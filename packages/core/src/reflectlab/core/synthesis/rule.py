@@ -11,16 +11,29 @@ Which findings count
     given a headline verdict.
 
 Side state (from the side's *primary* findings only; diagnostics are shown but never decide)
-    - ``present``: at least one primary finding on the side is present;
-    - ``absent``: there is at least one primary finding and every one is absent;
-    - ``inconclusive``: anything else (no primary finding present, at least one inconclusive);
+    Each primary finding is first read for its side's phenomenon, through its ``bearing``
+    (:mod:`reflectlab.core.findings`): a ``supports`` finding reads ``present`` when its verdict is present and
+    ``absent`` when its verdict is absent or reversed (the opposite effect counts against the phenomenon); an
+    ``opposes`` finding (e.g. reflection that confirms the first answer: correction is *not* happening) reads
+    ``absent`` when present, and ``inconclusive`` otherwise. An *equivalence* finding (``details["claim"] ==
+    "equivalence"``: the claim is that the value sits at its control) reads ``present`` when its effect interval
+    lies inside ``[-margin, +margin]`` and ``absent`` when the interval excludes 0 and is not inside the margin.
+
+    Multiplicity: a ``present`` reading must survive Holm's step-down correction at family-wise alpha
+    :data:`ALPHA` across the primary findings of one side and one model, using their one-sided p-values; one
+    that does not (or has no p-value, as v1 records) reads ``inconclusive``. Then:
+
+    - ``present``: at least one primary finding reads present;
+    - ``absent``: there is at least one primary finding and every one reads absent;
+    - ``inconclusive``: anything else;
     - ``untested``: no primary finding on the side.
 
-    A finding is read through its own verdict (:func:`reflectlab.core.findings.verdict_for`), except an
-    *equivalence* finding (``details["claim"] == "equivalence"``: the side's claim is that the value sits at its
-    control, e.g. measured accuracy where a model predicts it). It counts as ``present`` (the claim holds) when its
-    effect interval lies inside ``[-margin, +margin]``, as ``absent`` when the interval excludes 0 and is not
-    inside the margin, and as ``inconclusive`` otherwise or when the interval is undefined.
+    The raw reading (without the correction) is kept beside it for display.
+
+    The self-signal side reads only primary findings that measure the clause's claim - that self-signal gains
+    track verifier quality (``details["measures"] == "tracks-verifier-quality"``: held-out gain against the
+    verifier's measured precision across verifier arms, or self-play gains against each arm's judge accuracy);
+    any other finding on that side is a diagnostic for the synthesis.
 
 The headline hypothesis, per model: "recognition present while correction absent, and self-signal gains
 tracking verifier quality". Each clause expects one side state (:data:`CLAUSES`): recognition ``present``,
@@ -47,6 +60,11 @@ SideState = Literal["present", "absent", "inconclusive", "untested"]
 ClauseVerdict = Literal["supported", "contradicted", "open"]
 
 CLAIM_KEY = "claim"  # details key; "equivalence" marks a finding whose claim is "no difference from the control"
+#: details key naming what a finding measures; the self-signal clause reads findings that measure TRACKS_VERIFIER.
+MEASURES_KEY = "measures"
+TRACKS_VERIFIER = "tracks-verifier-quality"
+#: Family-wise error rate of the Holm correction across one side's primary findings.
+ALPHA = 0.05
 
 #: The headline's clauses: side -> (the side state the hypothesis expects, the clause in words).
 CLAUSES: dict[str, tuple[str, str]] = {
@@ -59,12 +77,15 @@ _OPPOSITE = {"present": "absent", "absent": "present"}
 
 #: The rule in a few sentences, for the Markdown export and the dashboard (the module docstring is the full text).
 RULE = (
-    "For each model and study the newest finished study run counts. A side's state comes from its primary findings"
-    " only: present if any is present, absent if all are absent, inconclusive otherwise, untested if there are none"
-    " (an equivalence finding, `details.claim = equivalence`, counts as present when its interval lies inside"
-    " ±margin). Each clause expects a state - recognition present, correction absent, self-signal present - and is"
-    " supported in that state, contradicted in the opposite one, open otherwise. The headline is contradicted if any"
-    " clause is, supported if all are, open otherwise."
+    "For each model and study the newest finished study run counts. Each primary finding is read for its side's"
+    " phenomenon through its bearing (a finding whose presence means the phenomenon is absent, such as confirmatory"
+    " reflection for correction, reads absent when present; a reversed effect counts against its side). A present"
+    " reading must survive Holm's correction at family-wise alpha 0.05 across the side's primary findings. A side"
+    " is present if any reading is present, absent if all are absent, inconclusive otherwise, untested if there are"
+    " none; the self-signal side reads only findings that measure whether gains track verifier quality. Each clause"
+    " expects a state - recognition present, correction absent, self-signal present - and is supported in that"
+    " state, contradicted in the opposite one, open otherwise. The headline is contradicted if any clause is,"
+    " supported if all are, open otherwise."
 )
 
 
@@ -89,16 +110,36 @@ def effect_interval(f: Finding) -> tuple[float, float, float]:
     return oriented(f.value), lo, hi
 
 
-def side_reading(f: Finding) -> str:
-    """How a finding counts towards its side's state: its verdict, or the equivalence reading."""
-    if not is_equivalence(f):
-        return f.verdict
-    _, lo, hi = effect_interval(f)
-    if math.isnan(lo) or math.isnan(hi):
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (NaN stays NaN and is left out of the family)."""
+    order = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
+    m = len(order)
+    adjusted = [math.nan] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
+def side_reading(f: Finding, adjusted_p: float | None = None) -> str:
+    """How a finding counts towards its side's state (rule in the module docstring). With ``adjusted_p`` (its
+    Holm-adjusted p-value) a present reading must also survive the correction; without, the raw reading."""
+    survives = adjusted_p is None or (not math.isnan(adjusted_p) and adjusted_p <= ALPHA)
+    if is_equivalence(f):
+        _, lo, hi = effect_interval(f)
+        if math.isnan(lo) or math.isnan(hi):
+            return "inconclusive"
+        if -f.margin <= lo and hi <= f.margin:
+            return "present"
+        if lo > 0 or hi < 0:
+            return "absent"
         return "inconclusive"
-    if -f.margin <= lo and hi <= f.margin:
-        return "present"
-    if lo > 0 or hi < 0:
+    if f.bearing == "opposes":
+        return "absent" if f.verdict == "present" else "inconclusive"
+    if f.verdict == "present":
+        return "present" if survives else "inconclusive"
+    if f.verdict in ("absent", "reversed"):
         return "absent"
     return "inconclusive"
 
@@ -146,9 +187,27 @@ class ModelSynthesis:
                 counts[f.verdict] += 1
         return counts
 
-    def side_state(self, side: str) -> SideState:
-        """The side's state from its primary findings (rule in the module docstring)."""
-        readings = [side_reading(f) for f in self.findings[side] if f.primary]
+    def deciding(self, side: str) -> list[Finding]:
+        """The primary findings that decide a side (on the self-signal side, those that carry its claim)."""
+        out = [f for f in self.findings[side] if f.primary]
+        if side == "self-signal":
+            out = [f for f in out if str(f.details.get(MEASURES_KEY, "")) == TRACKS_VERIFIER]
+        return out
+
+    def adjusted_p(self, side: str) -> dict[int, float]:
+        """Holm-adjusted p-values of the side's deciding findings, by ``id`` of the finding."""
+        deciding = self.deciding(side)
+        return dict(zip(map(id, deciding), holm([f.p_value for f in deciding]), strict=True))
+
+    def readings(self, side: str, *, adjusted: bool = True) -> list[tuple[Finding, str]]:
+        """Each deciding finding with its reading, after Holm's correction unless ``adjusted`` is false."""
+        adj = self.adjusted_p(side)
+        return [(f, side_reading(f, adj[id(f)] if adjusted else None)) for f in self.deciding(side)]
+
+    def side_state(self, side: str, *, adjusted: bool = True) -> SideState:
+        """The side's state from its deciding primary findings (rule in the module docstring); ``adjusted=False``
+        gives the raw reading, before the multiplicity correction."""
+        readings = [r for _, r in self.readings(side, adjusted=adjusted)]
         if not readings:
             return "untested"
         if "present" in readings:
