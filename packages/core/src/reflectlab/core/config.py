@@ -120,7 +120,12 @@ def _instance_help(obj: Any, prefix: str) -> list[tuple[str, str, str]]:
 def typed(section: DictConfig, key: str) -> Any:
     """The config dataclass instance behind ``section`` (``OmegaConf.to_object``), with range checks run.
 
-    A check that fails is a :class:`UserError` naming the full key (``studies.<study>.<field>``)."""
+    A check that fails is a :class:`UserError` naming the full key (``studies.<study>.<field>``, or
+    ``studies.<study>.train.<field>`` inside a nested section)."""
+    for name in section:  # nested sections first, so a failed check names its own path
+        node = section[name]
+        if isinstance(node, DictConfig) and dataclasses.is_dataclass(OmegaConf.get_type(node)):
+            typed(node, f"{key}.{name!s}")
     try:
         return OmegaConf.to_object(section)
     except ConfigValueError as exc:
