@@ -53,13 +53,13 @@ Chat = list[dict[str, str]]
 class OfflineOnlineConfig(TaskConfig):
     n_train: int = option(64, "Training problems: the base's attempts on them are the offline data and RL prompts.")
     n_eval: int = option(80, "Held-out problems every arm is evaluated on, two greedy attempts each.")
-    arms: list[str] = option(  # noqa: RUF009 (a field specifier)
+    arms: list[str] = option(
         factory=lambda: list(ARMS), help="Arms to train and evaluate: base, pair_sft, star, rl."
     )
     attempt_tokens: int = option(24, "New tokens per attempt.")
     sample_temperature: float = option(0.8, "Temperature of the base's sampled attempts and of the RL rollouts.")
     second_samples: int = option(4, "Second attempts the base samples per training problem (the offline data).")
-    train: FineTune = fine_tune(epochs=2.0, lora_r=16, learning_rate=2e-4, batch_size=8)  # noqa: RUF009 (a field specifier)
+    train: FineTune = fine_tune(epochs=2.0, lora_r=16, learning_rate=2e-4, batch_size=8)
     rl_steps: int = option(24, "GRPO steps of the rl arm (its LoRA rank is train.lora_r).")
     rl_learning_rate: float = option(2e-4, "Learning rate of the rl arm.")
     rl_num_generations: int = option(4, "Second attempts sampled per prompt (a GRPO group).")
