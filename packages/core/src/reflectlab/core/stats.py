@@ -333,9 +333,9 @@ def paired_rate_diff_ci(
 ) -> UnitEstimate:
     """Difference of two rates observed side by side (outcomes ``a`` and ``b`` paired by position), by unit: the
     mean over units of the difference of unit rates, with the t-interval over units and a one-sided t-test, as
-    :func:`cluster_diff_ci`. Where either rate does not vary across units (a floor or a ceiling in every unit), the
-    interval is at least Newcombe's interval of the two rates over units, so a floor in both arms is not the
-    zero-width interval [0, 0]."""
+    :func:`cluster_diff_ci`. Where the unit differences do not vary (both arms at a floor or a ceiling in every
+    unit), the t-interval has zero width; the interval is then Newcombe's interval of the two rates over units, so
+    a floor in both arms is not the interval [0, 0]."""
     _check_alternative(alternative)
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if x.shape != y.shape:
@@ -348,7 +348,7 @@ def paired_rate_diff_ci(
     if g == 0:
         return _nan_estimate(0, unit, method)
     value, low, high, p = _t_interval(rates_a - rates_b, null, alternative, level)
-    if np.ptp(rates_a) == 0 or np.ptp(rates_b) == 0:
+    if np.ptp(rates_a - rates_b) == 0:
         k_a, k_b = round(float(rates_a.sum())), round(float(rates_b.sum()))
         n_low, n_high = newcombe_diff_ci(k_a, g, k_b, g, level=level)
         if np.isnan(low) or high - low < n_high - n_low:
