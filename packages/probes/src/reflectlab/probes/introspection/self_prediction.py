@@ -314,11 +314,11 @@ class SelfPredictionSimulator(Simulator):
     ``seed_sd``, one draw per fine-tune: the study trains one of each)``; the self-predictor is the better
     general predictor by ``ability_gap`` log-odds (the default 0.25 is about 0.05 accuracy, the margin) with no
     privileged access. The planted effect adds ``effect`` log-odds to the self-predictor's correctness only
-    (0.5 is about 0.1 accuracy)."""
+    (1.0 is about 0.18 accuracy)."""
 
     metric = "self_minus_cross"
     unit = UNIT
-    planted_effect = 0.5
+    planted_effect = 1.0
 
     def __init__(self, cfg: SelfPredictionConfig, *, ability_gap: float = 0.25, seed_sd: float = 0.2) -> None:
         self.cfg, self.ability_gap, self.seed_sd = cfg, ability_gap, seed_sd

@@ -248,11 +248,11 @@ class TemperatureSimulator(Simulator):
     per topic (sd 0.5) plus reading noise (sd 1). Judging ability differs with no access to any sampling state:
     the cross model's is 0.5, the subject's ``0.5 + ability_gap`` (the default 0.15 puts its AUROC about 0.05, the
     margin, above the cross model's). Privileged access, the planted effect, adds ``effect x hot`` to the self
-    judge's score only (in units of the reading noise; 1.0 is an AUROC difference of about 0.2)."""
+    judge's score only (in units of the reading noise; 0.5 is an AUROC difference of about 0.1)."""
 
     metric = "privileged_access"
     unit = UNIT
-    planted_effect = 1.0
+    planted_effect = 0.5
 
     def __init__(self, cfg: TemperatureConfig, *, ability_gap: float = 0.15) -> None:
         self.cfg = cfg
