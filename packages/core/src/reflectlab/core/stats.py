@@ -6,6 +6,7 @@ defined on degenerate samples (all values equal) where BCa does not.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -357,13 +358,21 @@ def paired_rate_diff_ci(
     return UnitEstimate(value, float(low), float(high), g, unit=unit, p_value=p, method=method)
 
 
-def _bootstrap_weights(codes: np.ndarray, g: int, n_resamples: int, seed: int) -> np.ndarray:
-    """Resampling weights, shape (n_resamples, n_obs): how often each observation's unit was drawn."""
+@functools.lru_cache(maxsize=32)
+def _unit_draw_counts(g: int, n_resamples: int, seed: int) -> np.ndarray:
+    """How often each of ``g`` units is drawn in each resample, shape (n_resamples, g); the same for every
+    statistic of one study's ``measure()`` (same units, same seed), so it is drawn once and reused (read-only)."""
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, g, size=(n_resamples, g))
     rows = np.repeat(np.arange(n_resamples) * g, g)
     counts = np.bincount(rows + draws.ravel(), minlength=n_resamples * g).reshape(n_resamples, g).astype(float)
-    return np.asarray(counts[:, codes])
+    counts.setflags(write=False)
+    return counts
+
+
+def _bootstrap_weights(codes: np.ndarray, g: int, n_resamples: int, seed: int) -> np.ndarray:
+    """Resampling weights, shape (n_resamples, n_obs): how often each observation's unit was drawn."""
+    return np.asarray(_unit_draw_counts(g, n_resamples, seed)[:, codes])
 
 
 def _percentile(
