@@ -30,11 +30,7 @@ class SeedNoise(Simulator):
     def measure(self, data: Any, seed: int) -> list[Finding]:
         values, units = data
         est = cluster_mean_ci(values, units if self.clustered else None, unit="seed")
-        return [
-            Finding.from_estimate(
-                est, metric="shift", control="no shift", control_value=0.0, side="recognition", primary=True
-            )
-        ]
+        return [Finding.from_estimate(est, metric="shift", control="no shift", control_value=0.0, primary=True)]
 
 
 def test_pseudo_replication_is_caught_and_clustering_passes() -> None:
@@ -53,6 +49,8 @@ def test_min_detectable_effect_interpolates_the_power_curve() -> None:
 
 
 def test_synthesis_null_reads_each_side() -> None:
-    rates = synthesis_null({"toy/a": SeedNoise(clustered=True), "toy/b": SeedNoise(clustered=True)}, reps=100)
+    a, b = SeedNoise(clustered=True), SeedNoise(clustered=True)
+    a.side = b.side = "recognition"  # findings leave the side to the runner; calibration stamps it the same way
+    rates = synthesis_null({"toy/a": a, "toy/b": b}, reps=100)
     assert rates["recognition"]["tested"] == 1.0 and rates["correction"]["tested"] == 0.0
     assert rates["recognition"]["false_present_rate"] <= rates["recognition"]["raw_false_present_rate"]

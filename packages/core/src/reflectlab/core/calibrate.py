@@ -47,6 +47,7 @@ class Simulator(ABC):
     planted_effect: float = 0.0
     unit: str = ""
     nuisance: str = ""
+    side: str = ""  # the study's side; set from the Study class when the simulator is collected
 
     @abstractmethod
     def simulate(self, rng: np.random.Generator, effect: float) -> Any:
@@ -164,7 +165,7 @@ def synthesis_null(
         for i, (study, sim) in enumerate(sorted(sims.items())):
             rng = np.random.default_rng([seed, r, i])
             for f in sim.measure(sim.simulate(rng, 0.0), seed=seed + r):
-                f.study, f.model = study, model
+                f.study, f.model, f.side = study, model, f.side or sim.side  # as the runner stamps them
                 findings.append(f)
         m = Synthesis.from_findings(findings).models[model]
         for side in SIDES:
@@ -212,6 +213,7 @@ def simulators(target: str, overrides: list[str]) -> tuple[str, dict[str, Simula
             continue
         sim = study_cls().simulator(typed(section, f"studies.{key}"))
         if sim is not None:
+            sim.side = sim.side or study_cls.side
             out[f"{inquiry.name}/{key}"] = sim
     return inquiry.name, out, cfg
 
