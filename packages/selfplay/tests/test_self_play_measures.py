@@ -129,14 +129,16 @@ def test_skill_arms_with_a_planted_gain_and_a_judge_of_known_quality() -> None:
     f = _by_metric(measure_skills({"none": none, "last": none.copy(), "replay": helped}, informative, 0, seed=0,
                                   n_bootstrap=300, margin=0.05))  # fmt: skip
     assert f["replay_minus_none"].verdict == "present"
-    assert f["last_minus_none"].verdict == "absent"  # identical arms
+    # identical arms: no difference, yet at 300 tasks Newcombe's interval (+-0.06) is wider than the 0.02 margin
+    assert f["last_minus_none"].value == 0 and f["last_minus_none"].verdict == "inconclusive"
+    assert f["replay_minus_none"].unit == "task" and f["judge_auroc"].unit == "task"
     assert f["judge_auroc"].verdict == "present"
     blind_judge = SkillsRecord(p_yes=list(rng.random(N) * 0.2 + 0.7), truth=list(truth))  # says yes to everything
     g = _by_metric(measure_skills({"none": none, "last": none, "replay": none}, blind_judge, 0, seed=0,
                                   n_bootstrap=300, margin=0.05))  # fmt: skip
     assert g["judge_auroc"].verdict != "present"
     assert g["judge_overcredit"].verdict == "present"
-    assert g["replay_minus_none"].verdict == "absent"
+    assert g["replay_minus_none"].verdict not in ("present", "reversed") and g["replay_minus_none"].value == 0
 
 
 def test_ground_truth_only_reports() -> None:

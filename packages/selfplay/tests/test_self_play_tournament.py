@@ -48,7 +48,14 @@ def test_a_judge_without_skill_is_not_called_accurate() -> None:
     }
     assert findings["judge_accuracy"].verdict != "present"
     assert findings["reward_truth_auroc"].verdict != "present"
-    assert findings["heldout_gain"].verdict == "absent"  # no change on any item
+    # both at a floor (0/20 and 0/20): honest about the floor, neither a gain nor "absent"
+    assert findings["heldout_gain"].verdict == "inconclusive"
+    assert findings["judge_accuracy"].unit == "prompt" and findings["judge_accuracy"].n == len(
+        set(report.hit_units.tolist())
+    )
+    worse = {f.metric: f for f in measure_real([report], np.ones(40), np.zeros(40), [1.0, 0.0], seed=0, n_bootstrap=300,
+                                               margin=0.05)}  # fmt: skip
+    assert worse["heldout_gain"].verdict == "reversed"  # a loss reads reversed, never absent
     skilled = _planted_round(3.0, 0.0, n_groups=200)
     good = {f.metric: f for f in measure_real([skilled], np.zeros(20), np.ones(20), [0.0, 1.0], seed=0, n_bootstrap=300,
                                               margin=0.05)}  # fmt: skip
@@ -90,5 +97,8 @@ def test_the_simulated_arm_tracks_its_judge_and_is_labelled() -> None:
     findings: dict[str, Finding] = {f.metric: f for f in measure_simulated(results, cfg, seed=0, n_bootstrap=300)}
     assert findings["simulated.heldout_gain.s3"].verdict == "present"
     assert findings["simulated.heldout_gain.s0"].verdict != "present"  # a coin-flipping judge teaches nothing
-    assert findings["simulated.judge_accuracy.s3"].verdict == "absent"  # measured at its set accuracy
+    # measured at its set accuracy: the interval over replicates (at least Wilson's over 12 of them) holds it
+    measured = findings["simulated.judge_accuracy.s3"]
+    assert abs(measured.value - measured.control_value) < 0.03 and measured.unit == "replicate"
+    assert measured.ci_low <= measured.control_value <= measured.ci_high
     assert all(f.details["simulation"] is True and f.model == "simulation" for f in findings.values())

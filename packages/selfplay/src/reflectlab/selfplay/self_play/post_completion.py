@@ -24,12 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from reflectlab.core.calibrate import Simulator
 from reflectlab.core.config import FineTune, StudyConfig, fine_tune, option, require
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
 from reflectlab.core.models.base import Model, SamplingParams
 from reflectlab.core.plan import PlanContext, Work
-from reflectlab.core.stats import auroc, auroc_ci, mean_ci, paired_diff_ci
+from reflectlab.core.stats import auroc, cluster_auroc_ci, cluster_mean_ci, paired_rate_diff_ci
 from reflectlab.evals.tasks.arithmetic import Problem
 from reflectlab.selfplay.self_play.common import (
     Group,
@@ -49,10 +50,18 @@ SPANS = {
 ARMS = ("answer-only", "post-completion")
 RL_ARM = "post-completion+rl"
 _REWARD = re.compile(r"<reward>\s*(-?\d+(?:\.\d+)?)\s*</reward>")
+#: What ``n`` counts: each held-out problem is answered once by every arm.
+UNIT = "problem"
+#: Margin of the diagnostics on a probability or AUROC scale, and of the RL arm's accuracy gain.
+DIAGNOSTIC_MARGIN = 0.05
+GAIN_MARGIN = 0.02
 
 
 @dataclass
 class PostCompletionConfig(StudyConfig):
+    margin: float = option(
+        GAIN_MARGIN, "Smallest held-out accuracy gain that matters (the primary, accuracy_gain); inside it: 'absent'."
+    )
     n_train: int = option(32, "Training problems the model answers itself.")
     samples_per_problem: int = option(2, "Own answers sampled per training problem.")
     n_heldout: int = option(48, "Held-out problems every arm answers (never trained on).")
@@ -130,27 +139,28 @@ class ArmResult:
 
 
 def measure(arms: dict[str, ArmResult], *, seed: int, n_bootstrap: int, margin: float, bins: int,
-            base_accuracy: float | None = None) -> list[Finding]:  # fmt: skip
-    """Findings from both arms' held-out results (separate from model work, for planted tests)."""
-    common: dict[str, Any] = {"margin": margin}
+            base_accuracy: float | None = None, units: list[str] | None = None) -> list[Finding]:  # fmt: skip
+    """Findings from both arms' held-out results (separate from model work, for planted tests). ``units`` names
+    each held-out item's problem (each item its own problem when not given); every interval is over problems. The
+    one primary finding is ``accuracy_gain`` (margin ``margin``)."""
     b = n_bootstrap
     pcl, plain = arms["post-completion"], arms["answer-only"]
     findings = [
         Finding.from_estimate(
-            paired_diff_ci(pcl.correct, plain.correct, seed=seed, n_resamples=b), metric="accuracy_gain",
-            control="SFT on the same answers without the span", control_value=0.0, primary=True,
-            details={"definition": "held-out accuracy, post-completion minus answer-only, paired over items, at equal "
-                     "inference cost", "accuracy": {k: float(a.correct.mean()) for k, a in arms.items()},
+            paired_rate_diff_ci(pcl.correct, plain.correct, units, unit=UNIT, null=0.0), metric="accuracy_gain",
+            control="SFT on the same answers without the span", control_value=0.0, primary=True, margin=margin,
+            details={"definition": "held-out accuracy, post-completion minus answer-only, paired over problems, at "
+                     "equal inference cost", "accuracy": {k: float(a.correct.mean()) for k, a in arms.items()},
                      "mean_answer_tokens": {k: float(a.tokens.mean()) for k, a in arms.items()},
-                     "base_accuracy": base_accuracy}, **common,
+                     "base_accuracy": base_accuracy},
         )
     ]  # fmt: skip
     if RL_ARM in arms:
         findings.append(Finding.from_estimate(
-            paired_diff_ci(arms[RL_ARM].correct, plain.correct, seed=seed, n_resamples=b), metric="accuracy_gain.rl",
-            control="SFT on the same answers without the span", control_value=0.0,
+            paired_rate_diff_ci(arms[RL_ARM].correct, plain.correct, units, unit=UNIT, null=0.0),
+            metric="accuracy_gain.rl", control="SFT on the same answers without the span", control_value=0.0,
+            margin=GAIN_MARGIN,
             details={"definition": "held-out accuracy, span SFT then RL minus answer-only, paired, equal cost"},
-            **common,
         ))  # fmt: skip
     for name, arm in arms.items():
         y = arm.correct.astype(int)
@@ -164,21 +174,68 @@ def measure(arms: dict[str, ArmResult], *, seed: int, n_bootstrap: int, margin: 
                                                          zip(arm.predicted, arm.correct, strict=True)]))}  # fmt: skip
         findings += [
             Finding.from_estimate(
-                auroc_ci(arm.predicted, y, seed=seed, n_resamples=b), metric=f"self_reward_auroc.{name}",
-                control="chance", control_value=0.5, primary=name == "post-completion",
-                details={"definition": "AUROC of the self-predicted reward for true correctness", **cal}, **common,
+                cluster_auroc_ci(arm.predicted, y, units, unit=UNIT, null=0.5, seed=seed, n_resamples=b),
+                metric=f"self_reward_auroc.{name}", control="chance", control_value=0.5, margin=DIAGNOSTIC_MARGIN,
+                details={"definition": "AUROC of the self-predicted reward for true correctness", **cal},
             ),
             Finding.from_estimate(
-                mean_ci(skill, seed=seed, n_resamples=b), metric=f"self_reward_brier_skill.{name}",
-                control="always predicting the arm's accuracy", control_value=0.0, details=cal, **common,
+                cluster_mean_ci(skill, units, unit=UNIT, null=0.0), metric=f"self_reward_brier_skill.{name}",
+                control="always predicting the arm's accuracy", control_value=0.0, details=cal,
+                margin=DIAGNOSTIC_MARGIN,
             ),
         ]  # fmt: skip
     return findings
 
 
+class PostCompletionSimulator(Simulator):
+    """Every arm's held-out results at the config's sizes (``n_heldout`` problems; the RL arm with ``rl_arm``), with
+    no model.
+
+    Each problem has a difficulty u ~ N(0, 1.5) shared by the arms (the pairing); the base log-odds of a run is
+    drawn from U(-1, 3) (accuracy from about 0.35 to near the ceiling); each fine-tuned arm is one LoRA run whose
+    seed shifts its held-out log-odds by N(0, 0.15) and each problem's by N(0, 0.7) (a re-run answers some
+    problems differently). The planted effect adds ``effect`` log-odds to the post-completion arm (0.5 is about
+    +0.08 accuracy at a base accuracy of 0.6). Self-predicted rewards: sigmoid(1.0 (2y - 1) + N(0, 1)) for the arms
+    taught the span, uninformative for answer-only."""
+
+    metric = "accuracy_gain"
+    unit = UNIT
+    planted_effect = 0.5
+    seed_sd = 0.15
+
+    def __init__(self, cfg: PostCompletionConfig) -> None:
+        self.cfg = cfg
+        self.nuisance = (
+            f"{cfg.n_heldout} held-out problems (difficulty sd 1.5, shared by the arms); base accuracy drawn per run "
+            f"(log-odds U(-1, 3), up to the ceiling); one LoRA run per arm: seed shift sd {self.seed_sd} log-odds, "
+            f"per-problem change sd 0.7"
+        )
+
+    def simulate(self, rng: np.random.Generator, effect: float) -> dict[str, ArmResult]:
+        n = self.cfg.n_heldout
+        u = rng.normal(0, 1.5, n) + rng.uniform(-1, 3)
+        names = (*ARMS, RL_ARM) if self.cfg.rl_arm else ARMS
+        arms = {}
+        for name in names:
+            shift = rng.normal(0, self.seed_sd) + (effect if name == "post-completion" else 0.0)
+            correct = (rng.random(n) < sigmoid(u + shift + rng.normal(0, 0.7, n))).astype(float)
+            informative = 0.0 if name == "answer-only" else 1.0
+            predicted = np.asarray(sigmoid(informative * (2 * correct - 1) + rng.normal(0, 1, n)), dtype=float)
+            arms[name] = ArmResult(correct, predicted, np.full(n, 6.0))
+        return arms
+
+    def measure(self, data: dict[str, ArmResult], seed: int) -> list[Finding]:
+        # the primary's interval is a t over problems (no resampling); the diagnostics' bootstrap is kept small here
+        return measure(data, seed=seed, n_bootstrap=min(self.cfg.n_bootstrap, 200), margin=self.cfg.margin,
+                       bins=self.cfg.calibration_bins)  # fmt: skip
+
+
 class PostCompletionStudy(Study[PostCompletionConfig]):
     side = "self-signal"
     description = "PCL: a self-evaluation span after the answer; accuracy at equal cost and self-reward vs truth"
+
+    def simulator(self, cfg: PostCompletionConfig) -> PostCompletionSimulator:
+        return PostCompletionSimulator(cfg)
 
     def plan(self, cfg: PostCompletionConfig, ctx: PlanContext) -> Work:
         m = ctx.subject
@@ -240,7 +297,7 @@ class PostCompletionStudy(Study[PostCompletionConfig]):
         ctx.log_metrics({"base_accuracy": base_accuracy, "train_reward_rate": float(np.mean(rewards))})
         ctx.log_samples(samples)
         return measure(arms, seed=ctx.seed, n_bootstrap=cfg.n_bootstrap, margin=cfg.margin,
-                       bins=cfg.calibration_bins, base_accuracy=base_accuracy)  # fmt: skip
+                       bins=cfg.calibration_bins, base_accuracy=base_accuracy, units=ids)  # fmt: skip
 
     def _rl_stage(
         self, ctx: RunContext, cfg: PostCompletionConfig, model: Model, task_reward: GroundTruth[Problem]

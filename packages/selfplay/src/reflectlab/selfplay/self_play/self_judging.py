@@ -21,12 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from reflectlab.core.calibrate import Simulator
 from reflectlab.core.config import StudyConfig, option, require
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
 from reflectlab.core.models.base import Model, SamplingParams, user
 from reflectlab.core.plan import PlanContext, Work
-from reflectlab.core.stats import accuracy_ci, auroc_ci, mean_ci, paired_diff_ci
+from reflectlab.core.stats import cluster_auroc_ci, cluster_mean_ci, paired_rate_diff_ci, rate_ci
 from reflectlab.evals.verifiers.judge import PAIRWISE_TEMPLATE, ModelJudge
 from reflectlab.selfplay.self_play.common import (
     SIMULATION,
@@ -41,6 +42,7 @@ from reflectlab.selfplay.self_play.common import (
 from reflectlab.selfplay.self_play.tournament import (
     GroupJudgement,
     RoundReport,
+    all_pairs,
     bt_expected_accuracy,
     bt_judgement,
     report_round,
@@ -162,7 +164,8 @@ def simulate(cfg: SelfJudgingConfig, strength: float, seed: int) -> tuple[list[l
                 correct.append(list(y))
                 rewards.append(r)
             theta += cfg.sim_learning_rate * float(np.mean(grads))
-            rounds.append(report_round(groups, correct, rewards))  # truth only measures the round
+            # truth only measures the round; the replicate is the unit of the simulated loop
+            rounds.append(report_round(groups, correct, rewards, units=[f"replicate {rep}"] * len(groups)))
             accuracy[rep, t] = float(np.mean(sigmoid(theta + heldout)))
         reports.append(rounds)
     return reports, accuracy
@@ -176,6 +179,11 @@ def _pooled(reports: list[RoundReport]) -> RoundReport:
         n_triples=sum(r.n_triples for r in reports),
         rewards=np.concatenate([r.rewards for r in reports]),
         correct=np.concatenate([r.correct for r in reports]),
+        hit_units=np.concatenate([r.hit_units for r in reports]),
+        agree_units=np.concatenate([r.agree_units for r in reports]),
+        reward_units=np.concatenate([r.reward_units for r in reports]),
+        triples=np.concatenate([r.triples for r in reports]),
+        triple_units=np.concatenate([r.triple_units for r in reports]),
     )
 
 
@@ -184,47 +192,55 @@ def _per_round(reports: list[RoundReport]) -> dict[str, list[float | None]]:
     return {k: [None if math.isnan(r.metrics()[k]) else r.metrics()[k] for r in reports] for k in keys}
 
 
+#: What ``n`` counts in the real loop's findings: both orders and all pairs of one prompt belong to that prompt.
+UNIT = "prompt"
+#: The held-out gain's unit: each held-out problem is answered once per model.
+HELDOUT_UNIT = "problem"
+#: Margin of the diagnostics on a probability or AUROC scale, and of held-out accuracy gains after training.
+DIAGNOSTIC_MARGIN = 0.05
+GAIN_MARGIN = 0.02
+
+
 def measure_real(
     reports: list[RoundReport], base_correct: np.ndarray, final_correct: np.ndarray, heldout_per_round: list[float],
     *, seed: int, n_bootstrap: int, margin: float,
 ) -> list[Finding]:  # fmt: skip
-    """Findings of the real loop from its per-round reports and held-out correctness (testable on planted data)."""
-    common: dict[str, Any] = {"margin": margin}
+    """Findings of the real loop from its per-round reports and held-out correctness (testable on planted data).
+    Every interval is over prompts (the reports' unit arrays); the held-out gain is paired over problems. The one
+    primary finding is ``judge_accuracy`` (margin ``margin``)."""
     b = n_bootstrap
     pooled = _pooled(reports)
     curves = {**_per_round(reports), "heldout_accuracy": heldout_per_round}
-    triples = np.r_[np.ones(pooled.cyclic), np.zeros(pooled.n_triples - pooled.cyclic)]
     return [
         Finding.from_estimate(
-            accuracy_ci(pooled.judge_hits, seed=seed, n_resamples=b), metric="judge_accuracy", control="chance",
-            control_value=0.5, primary=True,
+            rate_ci(pooled.judge_hits, pooled.hit_units, unit=UNIT, null=0.5), metric="judge_accuracy",
+            control="chance", control_value=0.5, primary=True, margin=margin,
             details={"definition": "per (pair with one correct answer, order): the verdict picks the correct one; "
-                                   "all rounds pooled", "per_round": curves},
-            **common,
+                                   "all rounds pooled, by prompt", "per_round": curves},
         ),
         Finding.from_estimate(
-            auroc_ci(pooled.rewards, pooled.correct.astype(int), seed=seed, n_resamples=b),
-            metric="reward_truth_auroc", control="chance", control_value=0.5, primary=True,
+            cluster_auroc_ci(pooled.rewards, pooled.correct.astype(int), pooled.reward_units, unit=UNIT, null=0.5,
+                             seed=seed, n_resamples=b),
+            metric="reward_truth_auroc", control="chance", control_value=0.5, margin=DIAGNOSTIC_MARGIN,
             details={"definition": "AUROC of the actor's self-made reward for true correctness, all rounds",
                      "pearson_per_round": curves["reward_truth_corr"]},
-            **common,
         ),
         Finding.from_estimate(
-            accuracy_ci(pooled.agreement, seed=seed, n_resamples=b), metric="order_swap_agreement",
-            control="a judge flipping coins", control_value=0.5,
-            details={"definition": "share of pairs whose preference survives swapping the order"}, **common,
+            rate_ci(pooled.agreement, pooled.agree_units, unit=UNIT, null=0.5), metric="order_swap_agreement",
+            control="a judge flipping coins", control_value=0.5, margin=DIAGNOSTIC_MARGIN,
+            details={"definition": "share of pairs whose preference survives swapping the order"},
         ),
         Finding.from_estimate(
-            mean_ci(triples, seed=seed, n_resamples=b), metric="intransitive_rate",
-            control="a random tournament (1 in 4 triples cyclic)", control_value=0.25, direction="less",
-            details={"definition": "share of response triples whose strict preferences form a cycle"}, **common,
+            rate_ci(pooled.triples, pooled.triple_units, unit=UNIT, null=0.25, alternative="less"),
+            metric="intransitive_rate", control="a random tournament (1 in 4 triples cyclic)", control_value=0.25,
+            direction="less", margin=DIAGNOSTIC_MARGIN,
+            details={"definition": "share of response triples whose strict preferences form a cycle"},
         ),
         Finding.from_estimate(
-            paired_diff_ci(final_correct, base_correct, seed=seed, n_resamples=b), metric="heldout_gain",
-            control="the model before the loop", control_value=0.0,
-            details={"definition": "greedy held-out accuracy after the last round minus before, paired over items",
+            paired_rate_diff_ci(final_correct, base_correct, unit=HELDOUT_UNIT, null=0.0), metric="heldout_gain",
+            control="the model before the loop", control_value=0.0, margin=GAIN_MARGIN,
+            details={"definition": "greedy held-out accuracy after the last round minus before, paired over problems",
                      "base_accuracy": float(np.mean(base_correct)) if len(base_correct) else None},
-            **common,
         ),
     ]  # fmt: skip
 
@@ -236,7 +252,8 @@ def measure_simulated(
     seed: int,
     n_bootstrap: int,
 ) -> list[Finding]:
-    """Findings of the simulated arm, one set per judge strength, each labelled as simulation."""
+    """Findings of the simulated arm, one set per judge strength, each labelled as simulation; the unit is the
+    replicate (rounds of one replicate share its policy). All are diagnostics."""
     findings = []
     for strength, (reports, accuracy) in results.items():
         tag = f"s{strength:g}"
@@ -247,30 +264,113 @@ def measure_simulated(
         expected = bt_expected_accuracy(strength, cfg.sim_position_bias)
         findings += [
             Finding.from_estimate(
-                accuracy_ci(pooled.judge_hits, seed=seed, n_resamples=n_bootstrap),
+                rate_ci(pooled.judge_hits, pooled.hit_units, unit="replicate", null=expected),
                 metric=f"simulated.judge_accuracy.{tag}", control="the accuracy the simulated judge was set to",
                 control_value=expected, margin=0.03,
                 details={**label, "claim": "equivalence: absent = measured at the set accuracy"}, **common,
             ),
             Finding.from_estimate(
-                auroc_ci(pooled.rewards, pooled.correct.astype(int), seed=seed, n_resamples=n_bootstrap),
+                cluster_auroc_ci(pooled.rewards, pooled.correct.astype(int), pooled.reward_units, unit="replicate",
+                                 null=0.5, seed=seed, n_resamples=n_bootstrap),
                 metric=f"simulated.reward_truth_auroc.{tag}", control="chance", control_value=0.5, details=label,
-                margin=cfg.margin,
-                **common,
+                margin=DIAGNOSTIC_MARGIN, **common,
             ),
             Finding.from_estimate(
-                mean_ci(accuracy[:, -1] - accuracy[:, 0], seed=seed, n_resamples=n_bootstrap),
+                cluster_mean_ci(accuracy[:, -1] - accuracy[:, 0], unit="replicate", null=0.0),
                 metric=f"simulated.heldout_gain.{tag}", control="the simulated policy before the loop",
-                control_value=0.0, primary=True, margin=cfg.margin,
+                control_value=0.0, margin=GAIN_MARGIN,
                 details={**label, "accuracy_per_round": accuracy.mean(axis=0).tolist()}, **common,
             ),
         ]  # fmt: skip
     return findings
 
 
+def strength_for(accuracy: float, position_bias: float) -> float:
+    """The Bradley-Terry strength whose per-order accuracy (:func:`bt_expected_accuracy`) is ``accuracy`` at this
+    position bias (bisection; 0 at or below chance)."""
+    if accuracy <= 0.5:
+        return 0.0
+    lo, hi = 0.0, 50.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if bt_expected_accuracy(mid, position_bias) < accuracy else (lo, mid)
+    return (lo + hi) / 2
+
+
+@dataclass
+class SelfJudgingData:
+    """What :func:`measure_real` consumes: per-round reports, held-out correctness before and after, the curve."""
+
+    reports: list[RoundReport]
+    base_correct: np.ndarray
+    final_correct: np.ndarray
+    heldout_per_round: list[float]
+
+
+class SelfJudgingSimulator(Simulator):
+    """The real loop's raw data at the config's sizes (``rounds`` x ``n_prompts`` prompts, ``responses`` answers
+    each, every pair judged in both orders; ``n_heldout`` held-out problems), with no model.
+
+    Answers are correct with P = sigmoid(-0.8 + u_prompt), u_prompt ~ N(0, 1.5): correctness clusters by prompt and
+    many prompts sit at a floor (no answer right) or a ceiling. The judge is pairwise with a strong position bias
+    (log-odds 2.0 for the answer shown first, as the embedded model's judge, plus a per-prompt N(0, 0.5) part) and
+    a per-prompt preference for long or short answers (N(0, 1.5) log-odds per ``answer_tokens`` of length
+    difference), which makes the verdicts on one prompt agree with each other without tracking the truth. The
+    planted effect is the judge's per-order accuracy above chance (the Bradley-Terry strength that gives accuracy
+    0.5 + effect at the position bias). Held-out answers before and after the loop: N(0, 1.5) problem difficulty,
+    with the update changing each answer's log-odds by N(0, 0.7) and nothing on average."""
+
+    metric = "judge_accuracy"
+    unit = UNIT
+    planted_effect = 0.15
+    position_bias = 2.0
+
+    def __init__(self, cfg: SelfJudgingConfig) -> None:
+        self.cfg = cfg
+        self.nuisance = (
+            f"{cfg.rounds} rounds x {cfg.n_prompts} prompts x {cfg.responses} answers; correctness clustered by "
+            f"prompt (sd 1.5 log-odds, floors and ceilings); position bias 2.0 (+ sd 0.5 per prompt); a per-prompt "
+            f"length preference (sd 1.5) shared by all pairs and both orders of a prompt"
+        )
+
+    def simulate(self, rng: np.random.Generator, effect: float) -> SelfJudgingData:
+        cfg, k = self.cfg, self.cfg.responses
+        strength = strength_for(0.5 + effect, self.position_bias)
+        pairs = np.array(all_pairs(k))
+        reports = []
+        for t in range(cfg.rounds):
+            n = cfg.n_prompts
+            u = rng.normal(0, 1.5, n)
+            y = rng.random((n, k)) < np.asarray(sigmoid(-0.8 + u))[:, None]
+            lengths = rng.integers(1, cfg.answer_tokens + 1, size=(n, k))
+            bias = self.position_bias + rng.normal(0, 0.5, n)[:, None]
+            taste = rng.normal(0, 1.5, n)[:, None]
+            qa, qb = y[:, pairs[:, 0]].astype(float), y[:, pairs[:, 1]].astype(float)
+            la, lb = lengths[:, pairs[:, 0]] / cfg.answer_tokens, lengths[:, pairs[:, 1]] / cfg.answer_tokens
+            a_first = rng.random(qa.shape) < sigmoid(strength * (qa - qb) + taste * (la - lb) + bias)
+            b_first = rng.random(qa.shape) < sigmoid(strength * (qb - qa) + taste * (lb - la) + bias)
+            per_order = np.stack([a_first, ~b_first], axis=-1).astype(float)
+            groups = [GroupJudgement(lengths[i].astype(float), per_order[i]) for i in range(n)]
+            rewards = [g.actor_rewards(cfg.length_penalty, cfg.answer_tokens) for g in groups]
+            units = [f"r{t}p{i}" for i in range(n)]
+            reports.append(report_round(groups, [list(row) for row in y], rewards, units=units))
+        v = rng.normal(0, 1.5, cfg.n_heldout)
+        base = (rng.random(cfg.n_heldout) < sigmoid(0.3 + v + rng.normal(0, 0.7, cfg.n_heldout))).astype(float)
+        final = (rng.random(cfg.n_heldout) < sigmoid(0.3 + v + rng.normal(0, 0.7, cfg.n_heldout))).astype(float)
+        return SelfJudgingData(reports, base, final, [float(base.mean()), float(final.mean())])
+
+    def measure(self, data: SelfJudgingData, seed: int) -> list[Finding]:
+        # the primary's interval is a t over prompts (no resampling); the diagnostics' bootstrap is kept small here
+        return measure_real(data.reports, data.base_correct, data.final_correct, data.heldout_per_round, seed=seed,
+                            n_bootstrap=min(self.cfg.n_bootstrap, 200), margin=self.cfg.margin)  # fmt: skip
+
+
 class SelfJudgingStudy(Study[SelfJudgingConfig]):
     side = "self-signal"
     description = "SERL: actor and judge in one model; how well the self-made reward tracks the truth"
+
+    def simulator(self, cfg: SelfJudgingConfig) -> SelfJudgingSimulator:
+        return SelfJudgingSimulator(cfg)
 
     def plan(self, cfg: SelfJudgingConfig, ctx: PlanContext) -> Work:
         work = Work(note="the simulated arm is numpy only")
@@ -332,7 +432,7 @@ class SelfJudgingStudy(Study[SelfJudgingConfig]):
             truth_rounds = [
                 truth_train.correct([p.id] * len(a), a) for p, a in zip(prompts, played.answers, strict=True)
             ]
-            report = report_round(played.groups, truth_rounds, played.actor_rewards)
+            report = report_round(played.groups, truth_rounds, played.actor_rewards, units=[p.id for p in prompts])
             reports.append(report)
             model = updated
             correct = truth_heldout.correct(heldout_ids, greedy_answers(model, blind_heldout, cfg.answer_tokens))

@@ -17,17 +17,18 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from reflectlab.core.calibrate import Simulator
 from reflectlab.core.config import FineTune, StudyConfig, fine_tune, option, require
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
 from reflectlab.core.models.base import Model, SamplingParams, user
 from reflectlab.core.plan import PlanContext, Work
-from reflectlab.core.stats import accuracy_ci, mean_ci, paired_diff_ci
+from reflectlab.core.stats import UnitEstimate, cluster_mean_ci, paired_rate_diff_ci, unit_means
 from reflectlab.evals.extract import extract_answer, number_key
 from reflectlab.evals.tasks.arithmetic import DEFAULT_TEMPLATE, evaluate, format_expression, problem_id
 from reflectlab.evals.verifiers import MajorityVote
@@ -57,6 +58,12 @@ _EXPRESSION = re.compile(r"(?<![\d.])(\d{1,4})\s*([+\-*\u00d7x])\s*(\d{1,4})(?![
 #: The share of a round's proposals and solutions the ``sft`` update is planned to keep (the rewarded ones). On the
 #: embedded model's quick preset it kept 14 of 30 proposals and 39 of 120 solutions.
 PLANNED_KEEP = 0.5
+#: What ``n`` counts in the real loop: the proposed problem (its expression; a problem proposed again, in any round,
+#: is the same unit). In the simulated arm the unit is the replicate.
+UNIT = "problem"
+#: Margin of the diagnostics, and of held-out accuracy gains after training.
+DIAGNOSTIC_MARGIN = 0.05
+GAIN_MARGIN = 0.02
 
 
 @dataclass
@@ -183,6 +190,8 @@ class QuestioningReport:
     proposer_reward: float = math.nan
     solver_reward: float = math.nan
     heldout_correct: list[bool] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # per majority entry: the problem (the unit)
+    proposal_problems: list[str] = field(default_factory=list)  # per difficulty entry: the problem
 
     def metrics(self) -> dict[str, float]:
         return {
@@ -206,54 +215,71 @@ def report_round(solved: Solved) -> QuestioningReport:
     )  # fmt: skip
     for p, outs in zip(valid, solved.answers, strict=True):
         report.difficulty.append(p.difficulty)
+        report.proposal_problems.append(p.expression)
         gold = evaluate(p.operands, p.operators)
         vote = MajorityVote().vote(outs)
         if vote.answer is None:
             continue
         report.majority_correct.append(number_key(vote.answer) == gold)
+        report.problems.append(p.expression)
         first = extract_answer(outs[0])
         report.single_correct.append(first is not None and number_key(first) == gold)
     return report
 
 
+def _shifted(estimate: UnitEstimate, by: float) -> UnitEstimate:
+    return replace(estimate, value=estimate.value + by, ci_low=estimate.ci_low + by, ci_high=estimate.ci_high + by)
+
+
 def measure(
     reports: list[QuestioningReport], base_correct: list[bool], *, seed: int, n_bootstrap: int, margin: float,
-    model: str = "", prefix: str = "", details: dict[str, Any] | None = None,
+    model: str = "", prefix: str = "", details: dict[str, Any] | None = None, unit: str = UNIT,
+    heldout_units: list[str] | None = None, heldout_unit: str = "problem",
 ) -> list[Finding]:  # fmt: skip
     """Findings from the per-round reports (the real loop, or the simulated one with ``prefix='simulated.'``); the
-    runner stamps the model under study where ``model`` is left empty."""
-    common: dict[str, Any] = {"model": model, "margin": margin}
+    runner stamps the model under study where ``model`` is left empty. Intervals are over the reports' units
+    (``problems``: the proposed problem; the replicate in the simulated arm, named by ``unit``); the held-out gain
+    is paired over ``heldout_units`` (each held-out item its own unit when not given). The one primary finding is
+    ``majority_precision``, paired against a single sample on the same problems (margin ``margin``)."""
+    del seed, n_bootstrap  # every interval here is a t over units
+    common: dict[str, Any] = {"model": model}
     extra = details or {}
-    b = n_bootstrap
     keys = list(reports[0].metrics()) if reports else []
     curves: dict[str, list[float | None]] = {
         k: [None if math.isnan(v) else v for v in (r.metrics()[k] for r in reports)] for k in keys
     }
-    majority = [c for r in reports for c in r.majority_correct]
-    single = [c for r in reports for c in r.single_correct]
+    majority = np.array([c for r in reports for c in r.majority_correct], dtype=float)
+    single = np.array([c for r in reports for c in r.single_correct], dtype=float)
+    problems = [u for r in reports for u in r.problems] or None
+    single_rate = float(unit_means(single, problems).mean()) if len(single) else math.nan
+    diff = paired_rate_diff_ci(majority, single, problems, unit=unit, null=0.0)
     findings = [
         Finding.from_estimate(
-            accuracy_ci(majority, seed=seed, n_resamples=b), metric=f"{prefix}majority_precision",
-            control="a single sample's accuracy on the same problems",
-            control_value=float(np.mean(single)) if single else math.nan, primary=True,
+            _shifted(diff, single_rate), metric=f"{prefix}majority_precision",
+            control="a single sample's accuracy on the same problems", control_value=single_rate, primary=True,
+            margin=margin,
             details={**extra, "definition": "share of proposed problems whose majority answer is right (truth used "
-                     "for reporting only), all rounds", "per_round": curves}, **common,
+                     f"for reporting only), all rounds, by {unit}; the interval is the paired difference from the "
+                     "first sample on the same problems, added to that sample's accuracy", "per_round": curves},
+            **common,
         )
     ]  # fmt: skip
     if reports and base_correct:
         findings.append(Finding.from_estimate(
-            paired_diff_ci(np.array(reports[-1].heldout_correct, dtype=float), np.array(base_correct, dtype=float),
-                           seed=seed, n_resamples=b),
-            metric=f"{prefix}heldout_gain", control="the policy before the loop", control_value=0.0, primary=True,
+            paired_rate_diff_ci(np.array(reports[-1].heldout_correct, dtype=float), np.array(base_correct, dtype=float),
+                                heldout_units, unit=heldout_unit, null=0.0),
+            metric=f"{prefix}heldout_gain", control="the policy before the loop", control_value=0.0, margin=GAIN_MARGIN,
             details={**extra, "heldout_accuracy_per_round": [float(np.mean(base_correct))] + curves["heldout_accuracy"]},
             **common,
         ))  # fmt: skip
     if len(reports) >= 2 and reports[0].difficulty and reports[-1].difficulty:
+        first = float(unit_means(reports[0].difficulty, reports[0].proposal_problems or None).mean())
         findings.append(Finding.from_estimate(
-            mean_ci(reports[-1].difficulty, seed=seed, n_resamples=b), metric=f"{prefix}proposed_difficulty_final",
-            control="the first round's mean proposed difficulty", control_value=float(np.mean(reports[0].difficulty)),
+            cluster_mean_ci(reports[-1].difficulty, reports[-1].proposal_problems or None, unit=unit, null=first),
+            metric=f"{prefix}proposed_difficulty_final", control="the first round's mean proposed difficulty",
+            control_value=first, margin=DIAGNOSTIC_MARGIN,
             details={**extra, "difficulty_per_round": curves["proposed_difficulty"],
-                     "unit": "digits of the longer operand" if not prefix else "difficulty level"}, **common,
+                     "scale": "digits of the longer operand" if not prefix else "difficulty level"}, **common,
         ))  # fmt: skip
     return findings
 
@@ -296,6 +322,8 @@ def simulate(cfg: SelfQuestioningConfig, seed: int, replicate: int) -> tuple[lis
             kept_all[d] += float(np.sum(agree))
             report.difficulty.append(int(levels[d]))
             report.majority_correct.append(winner == 0)
+            report.problems.append(f"replicate {replicate}")
+            report.proposal_problems.append(f"replicate {replicate}")
             report.single_correct.append(bool(right[0]))
         r = np.array(rewards)
         grad = np.zeros(len(levels))
@@ -324,17 +352,93 @@ def measure_simulated(cfg: SelfQuestioningConfig, *, seed: int, n_bootstrap: int
             proposer_reward=float(np.mean([reps[t].proposer_reward for reps, _ in runs])),
             solver_reward=float(np.mean([reps[t].solver_reward for reps, _ in runs])),
             heldout_correct=[c for reps, _ in runs for c in reps[t].heldout_correct],
+            problems=[u for reps, _ in runs for u in reps[t].problems],
+            proposal_problems=[u for reps, _ in runs for u in reps[t].proposal_problems],
         )
         for t in range(cfg.sim_rounds)
     ]
     base = [c for _, b in runs for c in b]
+    heldout_units = [f"replicate {i}" for i, (_, b) in enumerate(runs) for _ in b]
     return measure(pooled, base, model=SIMULATION, seed=seed, n_bootstrap=n_bootstrap, margin=cfg.margin,
-                   prefix="simulated.", details=label)  # fmt: skip
+                   prefix="simulated.", details=label, unit="replicate", heldout_units=heldout_units,
+                   heldout_unit="replicate")  # fmt: skip
+
+
+@dataclass
+class SelfQuestioningData:
+    """What :func:`measure` consumes: the per-round reports and held-out correctness before the loop."""
+
+    reports: list[QuestioningReport]
+    base_correct: list[bool]
+
+
+class SelfQuestioningSimulator(Simulator):
+    """The real loop's reports at the config's sizes (``rounds`` x ``n_proposals`` proposals, ``n_heldout`` held-out
+    problems), with no model.
+
+    85% of proposals parse, and 90% of those get a majority answer. The proposer repeats itself: each proposal is
+    drawn from a pool of a third as many problems with Zipf weights (1/rank), so one problem recurs within and
+    across rounds and its proposals share one unit. A problem has a difficulty of 1 to 3 digits and a single
+    sample is right with P = sigmoid(1 - (digits - 1) + N(0, 1.5)) (many problems at a floor or a ceiling). The
+    majority agrees with the first sample on 60% of proposals; otherwise it is right with P + effect / 0.4
+    (clipped to [0, 1]), so ``effect`` is the majority's precision above a single sample's (before clipping).
+    Held-out answers before and after the loop: problem difficulty N(0, 1.5), the updates moving each answer's
+    log-odds by N(0, 0.7) and nothing on average."""
+
+    metric = "majority_precision"
+    unit = UNIT
+    planted_effect = 0.15
+    agree = 0.6
+
+    def __init__(self, cfg: SelfQuestioningConfig) -> None:
+        self.cfg = cfg
+        self.nuisance = (
+            f"{cfg.rounds} rounds x {cfg.n_proposals} proposals; repeated problems (Zipf over a pool a third the "
+            "size) share a unit; problem accuracy sd 1.5 log-odds with floors and ceilings; the majority equals the "
+            "first sample on 60% of proposals"
+        )
+
+    def simulate(self, rng: np.random.Generator, effect: float) -> SelfQuestioningData:
+        cfg = self.cfg
+        pool = max(2, cfg.rounds * cfg.n_proposals // 3)
+        weights = 1.0 / np.arange(1, pool + 1)
+        digits = rng.integers(1, 4, size=pool)
+        p = np.asarray(sigmoid(1.0 - (digits - 1) + rng.normal(0, 1.5, pool)), dtype=float)
+        boosted = np.clip(p + effect / (1 - self.agree), 0.0, 1.0)
+        reports = []
+        for _ in range(cfg.rounds):
+            valid = int(np.sum(rng.random(cfg.n_proposals) < 0.85))
+            which = rng.choice(pool, size=valid, p=weights / weights.sum())
+            report = QuestioningReport(valid_rate=valid / max(1, cfg.n_proposals))
+            for j in which:
+                report.difficulty.append(int(digits[j]))
+                report.proposal_problems.append(f"problem {j}")
+                if rng.random() >= 0.9:
+                    continue  # no numeric answer among the samples: no majority
+                single = bool(rng.random() < p[j])
+                majority = single if rng.random() < self.agree else bool(rng.random() < boosted[j])
+                report.single_correct.append(single)
+                report.majority_correct.append(majority)
+                report.problems.append(f"problem {j}")
+            reports.append(report)
+        v = rng.normal(0, 1.5, cfg.n_heldout)
+        base = rng.random(cfg.n_heldout) < sigmoid(0.3 + v + rng.normal(0, 0.7, cfg.n_heldout))
+        reports[-1].heldout_correct = [
+            bool(x) for x in rng.random(cfg.n_heldout) < sigmoid(0.3 + v + rng.normal(0, 0.7, cfg.n_heldout))
+        ]
+        return SelfQuestioningData(reports, [bool(x) for x in base])
+
+    def measure(self, data: SelfQuestioningData, seed: int) -> list[Finding]:
+        return measure(data.reports, data.base_correct, seed=seed, n_bootstrap=self.cfg.n_bootstrap,
+                       margin=self.cfg.margin, model="simulated")  # fmt: skip
 
 
 class SelfQuestioningStudy(Study[SelfQuestioningConfig]):
     side = "self-signal"
     description = "SQLM: propose, solve, reward by majority; majority precision and difficulty drift vs the truth"
+
+    def simulator(self, cfg: SelfQuestioningConfig) -> SelfQuestioningSimulator:
+        return SelfQuestioningSimulator(cfg)
 
     def plan(self, cfg: SelfQuestioningConfig, ctx: PlanContext) -> Work:
         work = Work(note="the simulated arm is numpy only")

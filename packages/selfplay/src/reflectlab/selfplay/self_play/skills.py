@@ -24,14 +24,16 @@ from typing import Any
 
 import numpy as np
 
+from reflectlab.core.calibrate import Simulator
 from reflectlab.core.config import StudyConfig, option
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
 from reflectlab.core.models.base import Model, SamplingParams, user
 from reflectlab.core.plan import PlanContext, Work
-from reflectlab.core.stats import auroc_ci, mean_ci, paired_diff_ci
+from reflectlab.core.stats import cluster_auroc_ci, paired_rate_diff_ci
 from reflectlab.evals.tasks.rulebook import WORDS, RulebookTask, check, generate_rulebook_tasks, make_task
 from reflectlab.evals.verifiers.judge import ModelJudge
+from reflectlab.selfplay.self_play.tournament import sigmoid
 from reflectlab.selfplay.self_play.truth import GroundTruth
 
 CHALLENGE = "Write one common English word of 5 to 7 letters, in lower case. Reply with the word only."
@@ -40,10 +42,19 @@ PROPOSE_SKILL = (
     "Write one short tip, in one sentence, that would help apply these rules correctly. Reply with the tip only."
 )
 _WORD = re.compile(r"\b([a-z]{4,8})\b")
+#: What ``n`` counts: the task (a probe task re-judged in every iteration is one unit).
+UNIT = "task"
+#: Margin of the diagnostics on a probability or AUROC scale, and of held-out solve-rate gains.
+DIAGNOSTIC_MARGIN = 0.05
+GAIN_MARGIN = 0.02
 
 
 @dataclass
 class SkillsConfig(StudyConfig):
+    margin: float = option(
+        GAIN_MARGIN,
+        "Smallest held-out solve-rate gain that matters (the primary, replay_minus_none); inside: 'absent'.",
+    )
     iterations: int = option(3, "Iterations of challenge, solve, judge and skill edit.")
     n_tasks: int = option(8, "Challenger tasks per iteration (half easy, half hard).")
     n_replay: int = option(12, "Tasks in the fixed probe set replay scores every skill set on.")
@@ -112,46 +123,124 @@ class SkillsRecord:
     judged_hard: list[float] = field(default_factory=list)
     true_easy: list[float] = field(default_factory=list)
     true_hard: list[float] = field(default_factory=list)
+    task_ids: list[str] = field(default_factory=list)  # per judged answer: its task (the unit)
 
 
 def measure(heldout: dict[str, np.ndarray], record: SkillsRecord, selected: int, *, seed: int, n_bootstrap: int,
-            margin: float) -> list[Finding]:  # fmt: skip
-    """Findings from held-out truth per arm (none, last, replay) and the loop's record (planted-testable)."""
-    common: dict[str, Any] = {"margin": margin}
-    b = n_bootstrap
+            margin: float, units: list[str] | None = None) -> list[Finding]:  # fmt: skip
+    """Findings from held-out truth per arm (none, last, replay) and the loop's record (planted-testable). The arms
+    are paired over held-out tasks (``units``; each its own task when not given); the judge's findings are over the
+    record's ``task_ids`` (a probe task re-judged every iteration is one unit). The one primary finding is
+    ``replay_minus_none`` (margin ``margin``)."""
     curves = {"skill_sets": record.skill_sets, "judged_easy": record.judged_easy, "judged_hard": record.judged_hard,
               "true_easy": record.true_easy, "true_hard": record.true_hard, "replay_selected": selected + 1,
               "heldout_accuracy": {k: float(v.mean()) for k, v in heldout.items()}}  # fmt: skip
     findings = [
         Finding.from_estimate(
-            paired_diff_ci(heldout[a], heldout[c], seed=seed, n_resamples=b), metric=metric,
-            control=control, control_value=0.0, primary=primary, details=curves if primary else {}, **common,
+            paired_rate_diff_ci(heldout[a], heldout[c], units, unit=UNIT, null=0.0), metric=metric,
+            control=control, control_value=0.0, primary=primary, details=curves if primary else {},
+            margin=margin if primary else GAIN_MARGIN,
         )
         for metric, a, c, control, primary in (
             ("replay_minus_none", "replay", "none", "no skills", True),
             ("last_minus_none", "last", "none", "no skills", False),
-            ("replay_minus_last", "replay", "last", "the last iteration's skills", True),
+            ("replay_minus_last", "replay", "last", "the last iteration's skills", False),
         )
     ]  # fmt: skip
     p, y = np.array(record.p_yes, dtype=float), np.array(record.truth, dtype=int)
+    judged = record.task_ids or None
     findings += [
         Finding.from_estimate(
-            auroc_ci(p, y, seed=seed, n_resamples=b), metric="judge_auroc", control="chance", control_value=0.5,
+            cluster_auroc_ci(p, y, judged, unit=UNIT, null=0.5, seed=seed, n_resamples=n_bootstrap),
+            metric="judge_auroc", control="chance", control_value=0.5, margin=DIAGNOSTIC_MARGIN,
             details={"definition": "AUROC of the model judge's P(yes) for the programmatic verdict, every judged answer",
-                     "true_solve_rate": float(y.mean()) if len(y) else None}, **common,
+                     "true_solve_rate": float(y.mean()) if len(y) else None},
         ),
         Finding.from_estimate(
-            mean_ci((p >= 0.5).astype(float) - y, seed=seed, n_resamples=b), metric="judge_overcredit",
-            control="a judge as often right as the truth", control_value=0.0,
-            details={"definition": "binary verdict (P(yes) >= 0.5) minus the truth, per judged answer"}, **common,
+            paired_rate_diff_ci((p >= 0.5).astype(float), y.astype(float), judged, unit=UNIT, null=0.0),
+            metric="judge_overcredit", control="a judge as often right as the truth", control_value=0.0,
+            margin=DIAGNOSTIC_MARGIN,
+            details={"definition": "binary verdict (P(yes) >= 0.5) minus the truth, per judged answer, by task"},
         ),
     ]  # fmt: skip
     return findings
 
 
+@dataclass
+class SkillsData:
+    """What :func:`measure` consumes: held-out correctness per arm, the loop's record, the replay-selected set."""
+
+    heldout: dict[str, np.ndarray]
+    record: SkillsRecord
+    selected: int
+
+
+class SkillsSimulator(Simulator):
+    """The held-out arms and the loop's record at the config's sizes (``n_heldout`` tasks, half hard; ``iterations``
+    x (``n_tasks`` fresh tasks + the ``n_replay`` probe tasks re-judged every iteration)), with no model.
+
+    A run's base log-odds is drawn from U(-3, 0), hard tasks 1.5 lower, each task N(0, 1.5) (shared by the arms:
+    the pairing); a quarter of runs are at the floor (a reasoner that solves nothing, as the embedded model). Each
+    arm reads a different context, so each task's log-odds moves by N(0, 0.7) per arm; the replay-selected set is a
+    random iteration's, identical to the last one when that iteration is the last. The planted effect: the
+    replay-selected skills solve a share ``effect`` of the tasks the arm would otherwise fail (so a gain of about
+    ``effect`` at the floor). The judge's P(yes) leans towards yes (+1 log-odds), with a per-task leaning (sd 1)
+    that a re-judged probe keeps, and reads the truth with weight 1."""
+
+    metric = "replay_minus_none"
+    unit = UNIT
+    planted_effect = 0.15
+
+    def __init__(self, cfg: SkillsConfig) -> None:
+        self.cfg = cfg
+        self.nuisance = (
+            f"{cfg.n_heldout} held-out tasks (half hard, task sd 1.5 log-odds, shared by the arms); a quarter of runs "
+            f"at the floor (nothing solved); per-arm context noise sd 0.7; probe tasks re-judged every iteration keep "
+            f"the judge's per-task leaning"
+        )
+
+    def simulate(self, rng: np.random.Generator, effect: float) -> SkillsData:
+        cfg = self.cfg
+        base = -20.0 if rng.random() < 0.25 else rng.uniform(-3, 0)
+        n = cfg.n_heldout
+        hard = np.arange(n) >= n // 2
+        u = base - 1.5 * hard + rng.normal(0, 1.5, n)
+        selected = int(rng.integers(0, max(1, cfg.iterations)))
+
+        def arm() -> np.ndarray:
+            return np.asarray(rng.random(n) < sigmoid(u + rng.normal(0, 0.7, n)), dtype=float)
+
+        none, last = arm(), arm()
+        replay = last.copy() if selected == cfg.iterations - 1 else arm()
+        replay = np.maximum(replay, (rng.random(n) < effect).astype(float))
+        record = SkillsRecord()
+        probe_u = base + rng.normal(0, 1.5, cfg.n_replay)
+        probe_lean = rng.normal(0, 1.0, cfg.n_replay)
+        for t in range(cfg.iterations):
+            fresh_u = base + rng.normal(0, 1.5, cfg.n_tasks)
+            logits = np.r_[fresh_u, probe_u] + rng.normal(0, 0.7, cfg.n_tasks + cfg.n_replay)
+            truth = rng.random(len(logits)) < sigmoid(logits)
+            lean = np.r_[rng.normal(0, 1.0, cfg.n_tasks), probe_lean]
+            p_yes = np.asarray(sigmoid(1.0 + lean + 1.0 * truth + rng.normal(0, 1.0, len(logits))), dtype=float)
+            record.p_yes += [float(x) for x in p_yes]
+            record.truth += [bool(x) for x in truth]
+            record.task_ids += [f"it{t}/task{i}" for i in range(cfg.n_tasks)] + [
+                f"probe{j}" for j in range(cfg.n_replay)
+            ]
+        return SkillsData({"none": none, "last": last, "replay": replay}, record, selected)
+
+    def measure(self, data: SkillsData, seed: int) -> list[Finding]:
+        # the primary's interval is a t over tasks (no resampling); the judge AUROC's bootstrap is kept small here
+        return measure(data.heldout, data.record, data.selected, seed=seed,
+                       n_bootstrap=min(self.cfg.n_bootstrap, 200), margin=self.cfg.margin)  # fmt: skip
+
+
 class SkillsStudy(Study[SkillsConfig]):
     side = "self-signal"
     description = "Ctx2Skill: frozen roles edit natural-language skills; replay vs last vs none on held-out tasks"
+
+    def simulator(self, cfg: SkillsConfig) -> SkillsSimulator:
+        return SkillsSimulator(cfg)
 
     def plan(self, cfg: SkillsConfig, ctx: PlanContext) -> Work:
         m = ctx.subject
@@ -206,6 +295,7 @@ class SkillsStudy(Study[SkillsConfig]):
             right = truth.correct([x.id for x in tasks + replay_tasks], answers + probe_answers)
             record.p_yes += [float(p) for p in (*p_yes, *probe_yes)]
             record.truth += right
+            record.task_ids += [x.id for x in tasks + replay_tasks]
             probe_right = np.array(right[len(tasks) :])
             record.true_easy.append(float(probe_right[easy].mean()))
             record.true_hard.append(float(probe_right[~easy].mean()))
@@ -229,4 +319,12 @@ class SkillsStudy(Study[SkillsConfig]):
                           "true_hard": th} for i, (s, e, h, te, th) in enumerate(zip(
                               record.skill_sets, record.judged_easy, record.judged_hard, record.true_easy,
                               record.true_hard, strict=True))], name="skill_sets.jsonl")  # fmt: skip
-        return measure(scores, record, selected, seed=ctx.seed, n_bootstrap=cfg.n_bootstrap, margin=cfg.margin)
+        return measure(
+            scores,
+            record,
+            selected,
+            seed=ctx.seed,
+            n_bootstrap=cfg.n_bootstrap,
+            margin=cfg.margin,
+            units=[x.id for x in heldout],
+        )

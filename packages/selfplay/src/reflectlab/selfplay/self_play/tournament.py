@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -101,7 +101,8 @@ def verdicts_vs_truth(group: GroupJudgement, correct: Sequence[bool] | np.ndarra
 
 @dataclass
 class RoundReport:
-    """What one round's tournament says against the truth; every array is kept for bootstrapping."""
+    """What one round's tournament says against the truth; every array is kept for resampling, each beside the
+    unit (the prompt) its entry belongs to: both orders and all pairs of one prompt are one unit."""
 
     judge_hits: np.ndarray  # per (mixed pair, order): the verdict picked the correct response
     agreement: np.ndarray  # per pair: both orders agree
@@ -109,6 +110,11 @@ class RoundReport:
     n_triples: int
     rewards: np.ndarray  # per response: the actor's self-made reward
     correct: np.ndarray  # per response: truly correct
+    hit_units: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))  # per judge hit: its prompt
+    agree_units: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))  # per pair: its prompt
+    reward_units: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))  # per response: its prompt
+    triples: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per triple: 1 when cyclic
+    triple_units: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))  # per triple: its prompt
 
     @property
     def judge_accuracy(self) -> float:
@@ -145,24 +151,45 @@ class RoundReport:
 
 
 def report_round(
-    groups: Sequence[GroupJudgement], correct: Sequence[Sequence[bool] | np.ndarray], rewards: Sequence[np.ndarray]
+    groups: Sequence[GroupJudgement],
+    correct: Sequence[Sequence[bool] | np.ndarray],
+    rewards: Sequence[np.ndarray],
+    units: Sequence[str] | None = None,
 ) -> RoundReport:
-    """Put a round's verdicts and self-made rewards beside the truth (``correct[i]`` for group ``i``)."""
+    """Put a round's verdicts and self-made rewards beside the truth (``correct[i]`` for group ``i``); ``units[i]``
+    names group ``i``'s prompt (its position in the round when not given)."""
+    names = [str(i) for i in range(len(groups))] if units is None else [str(u) for u in units]
+    if len(names) != len(groups):
+        raise ValueError(f"need one unit per group, got {len(names)} for {len(groups)}")
     hits: list[bool] = []
     agree: list[bool] = []
-    cyclic = n_triples = 0
-    for g, c in zip(groups, correct, strict=True):
-        hits += verdicts_vs_truth(g, c)
-        agree += list(g.order_agreement())
+    triples: list[float] = []
+    hit_units: list[str] = []
+    agree_units: list[str] = []
+    triple_units: list[str] = []
+    for g, c, u in zip(groups, correct, names, strict=True):
+        h = verdicts_vs_truth(g, c)
+        hits += h
+        hit_units += [u] * len(h)
+        a = list(g.order_agreement())
+        agree += a
+        agree_units += [u] * len(a)
         cy, n = g.triples()
-        cyclic, n_triples = cyclic + cy, n_triples + n
+        triples += [1.0] * cy + [0.0] * (n - cy)
+        triple_units += [u] * n
+    t = np.array(triples, dtype=float)
     return RoundReport(
         judge_hits=np.array(hits, dtype=float),
         agreement=np.array(agree, dtype=float),
-        cyclic=cyclic,
-        n_triples=n_triples,
+        cyclic=int(t.sum()),
+        n_triples=len(t),
         rewards=np.concatenate([np.asarray(r, dtype=float) for r in rewards]) if rewards else np.zeros(0),
         correct=np.concatenate([np.asarray(c, dtype=float) for c in correct]) if correct else np.zeros(0),
+        hit_units=np.array(hit_units, dtype=str),
+        agree_units=np.array(agree_units, dtype=str),
+        reward_units=np.array([u for u, c in zip(names, correct, strict=True) for _ in range(len(c))], dtype=str),
+        triples=t,
+        triple_units=np.array(triple_units, dtype=str),
     )
 
 
