@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from reflectlab.core import progress
 from reflectlab.core.cache import content_key
 from reflectlab.core.contracts import Trainer
 from reflectlab.core.errors import UserError
@@ -258,6 +259,9 @@ def _metrics_callback(sink: MetricsSink | None, losses: list[tuple[int, float]])
                     if isinstance(v, int | float) and not isinstance(v, bool)
                 }
                 sink(numeric, step)
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            progress.advance(steps=1)  # the study's progress line counts optimizer steps
 
     return _StepMetrics()
 

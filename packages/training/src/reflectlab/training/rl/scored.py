@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reflectlab.core import progress
 from reflectlab.core.contracts import Trainer
 from reflectlab.core.errors import UserError
 from reflectlab.core.models.batching import pad_batch
@@ -101,6 +102,7 @@ def _fit_scored(
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, 1.0)) if loss != 0.0 else 0.0
         if loss != 0.0:
             optimizer.step()
+        progress.advance(steps=1)  # the study's progress line counts optimizer steps
         losses.append((step, loss))
         if sink is not None:
             mean_reward = sum(step_rewards) / len(step_rewards)
