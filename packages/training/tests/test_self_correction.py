@@ -10,6 +10,7 @@ from typing import TypedDict
 import numpy as np
 import pytest
 
+from reflectlab.core.calibrate import calibrate_study
 from reflectlab.core.config import ConfigValueError, FineTune, build_config
 from reflectlab.core.errors import UserError
 from reflectlab.core.findings import Finding
@@ -18,15 +19,27 @@ from reflectlab.core.models.spec import ModelSpec
 from reflectlab.core.registry import inquiries
 from reflectlab.evals.traces import Trace, analyse
 from reflectlab.training.self_correction import SelfCorrection, confirmatory, offline_online, self_trust
-from reflectlab.training.self_correction.confirmatory import ConfirmatoryConfig, ConfirmatoryStudy, TraceResult
+from reflectlab.training.self_correction.confirmatory import (
+    ConfirmatoryConfig,
+    ConfirmatorySimulator,
+    ConfirmatoryStudy,
+    TraceResult,
+)
 from reflectlab.training.self_correction.offline_online import (
     ArmResult,
     OfflineOnlineConfig,
+    OfflineOnlineSimulator,
     OfflineOnlineStudy,
     changed_answer,
     edit_distance,
 )
-from reflectlab.training.self_correction.self_trust import Judged, SelfTrustConfig, SelfTrustStudy, candidates
+from reflectlab.training.self_correction.self_trust import (
+    Judged,
+    SelfTrustConfig,
+    SelfTrustSimulator,
+    SelfTrustStudy,
+    candidates,
+)
 
 N = 60
 
@@ -57,7 +70,8 @@ def _traces(values_per_trace: list[list[int]], gold: int = 5) -> list[TraceResul
 def test_confirmatory_planted_confirmation() -> None:
     found = _by_metric(confirmatory.measure(_traces([[5, 5, 5], [3, 3]] * (N // 2)), **KW))
     assert found["confirmatory_share"].value == 1.0 and found["confirmatory_share"].verdict == "present"
-    assert found["final_minus_first_accuracy"].verdict == "absent"
+    # no trace changes its answer, but 60 problems at an accuracy of 0.5 cannot show the gain is inside 0.05
+    assert found["final_minus_first_accuracy"].verdict == "inconclusive"
     assert found["confirmatory_share"].details["transitions"] == {
         "T->T": N, "F->F same": N // 2, "F->F different": 0, "F->T": 0, "T->F": 0,
     }  # fmt: skip
@@ -69,7 +83,7 @@ def test_confirmatory_planted_correction() -> None:
     assert found["final_minus_first_accuracy"].value == 1.0
     assert found["final_minus_first_accuracy"].verdict == "present"
     assert found["final_minus_truncated_accuracy"].verdict == "present"
-    assert found["confirmatory_share"].verdict == "absent"
+    assert found["confirmatory_share"].verdict == "reversed"  # no transition confirms: the opposite tendency
     assert found["final_minus_first_accuracy"].details["corrective_rate"] == 1.0
 
 
@@ -102,7 +116,7 @@ def test_self_trust_planted_overtrust_and_framing() -> None:
     own, correct = _layout()
     truth = correct.astype(float)
     p = np.where(own, 0.95, 0.15 + 0.7 * truth)  # trusts its own answer whatever it is
-    found = _by_metric(self_trust.measure(_judged(correct, own, p, p - 0.2 * own, p), **KW))
+    found = _by_metric(self_trust.measure(_judged(correct, own, p, p - 0.2, p), **KW))  # 'another's': 0.2 lower
     assert found["self_bias"].verdict == "present" and found["self_bias"].value == pytest.approx(0.45)
     assert found["own_minus_other_framing"].verdict == "present"
     assert found["comparison_minus_pointwise_auroc"].verdict != "present"
@@ -152,11 +166,13 @@ def test_offline_online_planted_rl_gain_and_sft_collapse() -> None:
     found = _by_metric(offline_online.measure(results, **KW))
     assert found["delta.rl"].verdict == "present" and found["delta.rl"].value == pytest.approx(0.5)
     assert found["delta_minus_base.rl"].verdict == "present" and found["rl_minus_pair_sft_delta"].verdict == "present"
-    assert found["delta.base"].verdict == "absent" and found["delta.pair_sft"].verdict == "absent"
+    # no answer moves, but 60 problems at an accuracy of 0.5 cannot show the delta is inside the margin
+    assert found["delta.base"].verdict == "inconclusive" and found["delta.pair_sft"].verdict == "inconclusive"
     details = found["delta.rl"].details
     assert details["delta_i_to_c"][0] == pytest.approx(0.5) and details["delta_c_to_i"][0] == 0.0
     assert details["answer_changed_share"][0] == pytest.approx(0.5)
-    assert found["answer_change_minus_base.pair_sft"].verdict == "absent"  # the base never changes its answer either
+    # a floor in both arms (0 of 60 changed) is not "absent": Newcombe's interval [-0.06, 0.06] exceeds the margin
+    assert found["answer_change_minus_base.pair_sft"].verdict == "inconclusive"
 
 
 def test_offline_online_planted_collapse() -> None:
@@ -166,7 +182,7 @@ def test_offline_online_planted_collapse() -> None:
     results = {"base": _arm("base", r1, [0] * N, first, changes), "star": _arm("star", r1, r1, first, first)}
     found = _by_metric(offline_online.measure(results, **KW))
     assert found["answer_change_minus_base.star"].verdict == "present"
-    assert found["delta.base"].verdict == "absent"  # the opposite of a gain: it breaks right answers
+    assert found["delta.base"].verdict == "reversed"  # the opposite of a gain: it breaks right answers
 
 
 def test_edit_distance_and_answer_change() -> None:
@@ -174,6 +190,76 @@ def test_edit_distance_and_answer_change() -> None:
     assert edit_distance("kitten", "sitting") == pytest.approx(3 / 7)
     assert not changed_answer("2 + 3 = 5", "The answer is 5.")
     assert changed_answer("2 + 3 = 5", "2 + 3 = 6") and changed_answer("no idea", "5") and not changed_answer("a", "b")
+
+
+# ----------------------------------------------------------------------------- units, primaries, simulators
+def test_one_primary_per_study_counted_in_problems() -> None:
+    rng = np.random.default_rng(0)
+    sims = {
+        "confirmatory_share": ConfirmatorySimulator(ConfirmatoryConfig()),
+        "own_minus_other_framing": SelfTrustSimulator(SelfTrustConfig(n_bootstrap=100)),
+        "delta.rl": OfflineOnlineSimulator(OfflineOnlineConfig()),
+    }
+    bearing = {"confirmatory_share": "opposes", "own_minus_other_framing": "opposes", "delta.rl": "supports"}
+    for metric, sim in sims.items():
+        found = sim.measure(sim.simulate(rng, 0.0), seed=0)
+        assert [f.metric for f in found if f.primary] == [metric]
+        assert all(f.unit == "problem" for f in found), metric
+        primary = sim.primary(found)
+        assert primary.bearing == bearing[metric] and primary.p_value == primary.p_value  # a p-value, not NaN
+    size = {"own_minus_other_framing": 96, "delta.rl": 80}
+    for metric, sim in sims.items():
+        primary = sim.primary(sim.measure(sim.simulate(rng, 0.0), seed=0))
+        # confirmatory_share counts the problems whose trace has a transition
+        assert primary.n == size.get(metric, primary.details.get("traces_with_reflection"))
+
+
+def test_confirmatory_simulator_null_and_planted_where_accuracy_is_middling() -> None:
+    sim = ConfirmatorySimulator(ConfirmatoryConfig(), accuracy=0.5)
+    cal = calibrate_study("self-correction/confirmatory_reflection", sim, reps=100, mde=False)
+    assert cal.false_present_rate <= 0.1 and cal.power >= 0.6
+
+
+def test_confirmatory_share_against_half_reads_resampling_as_confirmation_at_a_ceiling() -> None:
+    """The known failure of the current design (issue 21): the control 0.5 is not the agreement of independent
+    resamples, so a model that is usually right and only resamples its answer reads ``present``."""
+    sim = ConfirmatorySimulator(ConfirmatoryConfig(), accuracy=0.9)
+    found = sim.primary(sim.measure(sim.simulate(np.random.default_rng(0), 0.0), seed=0))
+    assert found.verdict == "present"
+
+
+def test_final_minus_first_is_calibrated_under_resampling() -> None:
+    sim = ConfirmatorySimulator(ConfirmatoryConfig(), metric="final_minus_first_accuracy")
+    assert calibrate_study("c", sim, reps=100, mde=False).false_present_rate <= 0.1
+
+
+def test_self_trust_simulator_null_and_planted() -> None:
+    cal = calibrate_study("self-correction/self_trust", SelfTrustSimulator(SelfTrustConfig()), reps=100, mde=False)
+    assert cal.false_present_rate <= 0.1 and cal.power >= 0.6
+
+
+def test_a_general_yes_lean_reads_as_self_bias_but_not_as_framing() -> None:
+    """self_bias (a diagnostic) cannot tell a lean to 'yes' on every candidate from trusting its own answers; the
+    framing contrast, the primary, can."""
+    sim = SelfTrustSimulator(SelfTrustConfig(), yes_lean_sd=0.0)
+    data = sim.simulate(np.random.default_rng(0), 0.0)
+    data.p_own_frame = np.clip(data.p_own_frame + 0.3, 0.0, 1.0)
+    data.p_other_frame = np.clip(data.p_other_frame + 0.3, 0.0, 1.0)
+    found = _by_metric(sim.measure(data, seed=0))
+    assert found["self_bias"].verdict == "present"
+    assert found["own_minus_other_framing"].verdict != "present"
+
+
+def test_offline_online_simulator_null_and_planted() -> None:
+    sim = OfflineOnlineSimulator(OfflineOnlineConfig(arms=["base", "rl"]))
+    cal = calibrate_study("self-correction/offline_vs_online", sim, reps=100, mde=False)
+    assert cal.false_present_rate <= 0.1 and cal.power >= 0.5
+
+
+def test_offline_online_floor_is_never_present() -> None:
+    sim = OfflineOnlineSimulator(OfflineOnlineConfig(arms=["base", "rl"]), accuracy=0.01, seed_sd=0.0)
+    found = sim.primary(sim.measure(sim.simulate(np.random.default_rng(0), 0.0), seed=0))
+    assert found.verdict in ("absent", "inconclusive")
 
 
 # ----------------------------------------------------------------------------- the studies on a tiny model
@@ -202,9 +288,10 @@ def test_self_trust_study(tiny_dir: Path, tmp_path: Path) -> None:
     found = SelfTrustStudy().run(_ctx(tiny_dir, tmp_path), SelfTrustConfig(n_problems=5, answer_tokens=6,
                                                                           n_bootstrap=50))  # fmt: skip
     metrics = _by_metric(found)
-    assert metrics["judge_auroc"].n >= 5 * 4  # gold and three distractors per problem at least
+    assert (metrics["judge_auroc"].n, metrics["judge_auroc"].unit) == (5, "problem")  # problems, not candidates
     rows = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
-    assert len(rows) == metrics["judge_auroc"].n and all(0.0 <= r["extras"]["p_compare"] <= 1.0 for r in rows)
+    assert len(rows) >= 5 * 4  # gold and three distractors per problem at least
+    assert all(0.0 <= r["extras"]["p_compare"] <= 1.0 for r in rows)
     assert {r["arm"] for r in rows} <= {"own", "offered"} and all(0.0 <= r["score"] <= 1.0 for r in rows)
     by_problem: dict[str, float] = {}
     for r in rows:

@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from reflectlab.core.calibrate import Simulator
 from reflectlab.core.config import option, require
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
 from reflectlab.core.models.base import Model, Prompt, SamplingParams, user
 from reflectlab.core.plan import PlanContext, Work
-from reflectlab.core.stats import mean_ci, paired_diff_ci
-from reflectlab.evals.extract import Candidate, extract_answer, extract_candidates, same_number
+from reflectlab.core.stats import cluster_mean_ci, paired_rate_diff_ci
+from reflectlab.evals.extract import Candidate, Number, extract_answer, extract_candidates, same_number, transitions
 from reflectlab.evals.tasks.arithmetic import Problem
 from reflectlab.evals.traces import (
     CandidateFn,
@@ -41,6 +42,8 @@ SOLVE = "{question}\nSolve it step by step, then check your answer. Write each a
 CHECK_CUE = "Let me check this."
 FORCE = "Final answer:"
 EXTRACTORS = ("rule", "llm")
+#: The independent unit: one trace per problem.
+UNIT = "problem"
 
 
 @dataclass
@@ -118,46 +121,54 @@ def measure(
     results: list[TraceResult], *, margin: float, seed: int, n_bootstrap: int, model: str = ""
 ) -> list[Finding]:
     """Findings from analysed traces; separate from the model work so planted traces can test it. ``model`` names
-    who wrote imported traces (the runner stamps the model under study where it is empty)."""
+    who wrote imported traces (the runner stamps the model under study where it is empty).
+
+    The unit is the problem (:data:`UNIT`): a generated trace is one problem's, an imported one is its own problem
+    (its id). Every interval is the t-interval over problems (``n`` = problems); ``n_bootstrap`` and ``seed`` are
+    unused (the intervals are closed-form) and kept for the shared ``measure`` signature."""
+    del seed, n_bootstrap
     common: dict[str, Any] = {"model": model, "margin": margin}
-    b = n_bootstrap
     analyses = [r.analysis for r in results]
+    units = [a.id for a in analyses]
     counts = transition_counts(analyses)
     rates = transition_rates(counts)
     first = np.array([a.first_correct for a in analyses], dtype=float)
     final = np.array([a.final_correct for a in analyses], dtype=float)
     truncated = np.array([r.truncated_correct for r in results], dtype=float)
-    shares = np.array([a.confirmatory_share for a in analyses if a.transitions], dtype=float)
+    shares = np.array([a.confirmatory_share for a in analyses], dtype=float)  # NaN without a transition: left out
     total = sum(r.tokens_total for r in results)
     after = sum(r.tokens_after_first for r in results)
     matrix = {"transitions": counts, **rates, "n_traces": len(results),
               "traces_without_candidate": sum(not a.has_candidate for a in analyses),
-              "traces_with_reflection": len(shares)}  # fmt: skip
+              "traces_with_reflection": int(np.isfinite(shares).sum())}  # fmt: skip
     return [
         Finding.from_estimate(
-            mean_ci(shares, seed=seed, n_resamples=b), metric="confirmatory_share",
+            cluster_mean_ci(shares, units, unit=UNIT, null=0.5, alternative="greater"), metric="confirmatory_share",
             control="no tendency (half of the transitions confirm)", control_value=0.5, primary=True,
+            bearing="opposes",
             details={"definition": "per trace, share of transitions between consecutive candidates that keep the "
-                     "answer (T->T or F->F same), averaged over traces with at least two candidates", **matrix},
+                     "answer (T->T or F->F same), averaged over traces with at least two candidates; t-interval "
+                     "over problems. Present = reflection confirms the first answer: correction is absent", **matrix},
             **common,
         ),
         Finding.from_estimate(
-            paired_diff_ci(final, first, seed=seed, n_resamples=b), metric="final_minus_first_accuracy",
-            control="the first candidate's accuracy", control_value=0.0, primary=True,
+            paired_rate_diff_ci(final, first, units, unit=UNIT, null=0.0, alternative="greater"),
+            metric="final_minus_first_accuracy", control="the first candidate's accuracy", control_value=0.0,
             details={"first_accuracy": float(first.mean()) if len(first) else None,
                      "final_accuracy": float(final.mean()) if len(final) else None,
-                     "definition": "accuracy of the last candidate minus that of the first, paired over traces; "
+                     "definition": "accuracy of the last candidate minus that of the first, paired by problem; "
                      "a trace without a candidate counts as wrong for both", **rates},
             **common,
         ),
         Finding.from_estimate(
-            paired_diff_ci(final, truncated, seed=seed, n_resamples=b), metric="final_minus_truncated_accuracy",
-            control="the answer forced right after the first candidate", control_value=0.0,
+            paired_rate_diff_ci(final, truncated, units, unit=UNIT, null=0.0, alternative="greater"),
+            metric="final_minus_truncated_accuracy", control="the answer forced right after the first candidate",
+            control_value=0.0,
             details={"truncated_accuracy": float(truncated.mean()) if len(truncated) else None,
                      "tokens_after_first_share": after / total if total else None,
                      "mean_tokens_after_first": after / len(results) if results else None,
-                     "definition": "what the reflection adds over stopping at the first candidate; "
-                     "tokens_after_first_share is what truncation would save"},
+                     "definition": "what the reflection adds over stopping at the first candidate, paired by "
+                     "problem; tokens_after_first_share is what truncation would save"},
             **common,
         ),
     ]  # fmt: skip
@@ -183,6 +194,81 @@ def _candidates(ctx: RunContext, cfg: ConfirmatoryConfig, traces: list[Trace]) -
     return LLMExtractor(reader).extract_many([t.question for t in traces], [t.trace for t in traces])
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-x)))
+
+
+class ConfirmatorySimulator(Simulator):
+    """Analysed traces at the config's size (``n_problems``, one trace per problem), with no model.
+
+    Problems are clustered: each has its own chance of a right answer, ``sigmoid(logit(accuracy) + u)`` with ``u``
+    normal (sd ``problem_sd``), shared by every candidate of its trace, so some problems are nearly always right
+    (a ceiling) and some nearly always wrong (a floor); a wrong candidate is the problem's dominant wrong answer
+    with a problem-specific share (Beta(2, 2)), else one of four others. A trace has ``1 + Poisson(2.5)``
+    candidates (5% have none), and its truncated answer is its first candidate. Under the null every candidate
+    after the first is an independent resample of the problem's answer: reflection neither confirms nor corrects,
+    yet consecutive candidates agree as often as resamples of a clustered problem do. Planted effects (the
+    simulator's own parameters): for ``confirmatory_share``, each later candidate copies the previous one with
+    probability ``effect`` (confirmation beyond resampling); for ``final_minus_first_accuracy``, a candidate after
+    a wrong one is the gold answer with probability ``effect`` (correction)."""
+
+    unit = UNIT
+
+    def __init__(
+        self,
+        cfg: ConfirmatoryConfig,
+        *,
+        accuracy: float = 0.72,
+        problem_sd: float = 1.5,
+        metric: str = "confirmatory_share",
+    ) -> None:
+        self.cfg = cfg
+        self.accuracy = accuracy
+        self.problem_sd = problem_sd
+        self.metric = metric
+        self.planted_effect = 0.3 if metric == "confirmatory_share" else 0.15
+        self.nuisance = (
+            f"{cfg.n_problems} problems, one trace each; problem accuracy logit-normal around {accuracy} (sd "
+            f"{problem_sd}: floors and ceilings by problem), a dominant wrong answer per problem; later candidates "
+            "are independent resamples under the null"
+        )
+
+    def simulate(self, rng: np.random.Generator, effect: float) -> list[TraceResult]:
+        n = self.cfg.n_problems
+        logit = np.log(self.accuracy / (1 - self.accuracy))
+        p_right = _sigmoid(logit + rng.normal(0.0, self.problem_sd, n))
+        dominant = rng.beta(2.0, 2.0, n)
+        lengths = 1 + rng.poisson(2.5, n)
+        lengths[rng.random(n) < 0.05] = 0
+        confirm = effect if self.metric == "confirmatory_share" else 0.0
+        correct_after_wrong = effect if self.metric != "confirmatory_share" else 0.0
+        out = []
+        for i in range(n):
+
+            def draw(i: int = i) -> int:
+                if rng.random() < p_right[i]:
+                    return 0
+                return 1 if rng.random() < dominant[i] else int(rng.integers(2, 6))
+
+            values: list[Number] = []
+            for _ in range(int(lengths[i])):
+                if values and rng.random() < confirm:
+                    values.append(values[-1])
+                elif values and values[-1] != 0 and rng.random() < correct_after_wrong:
+                    values.append(0)
+                else:
+                    values.append(draw())
+            a = TraceAnalysis(
+                id=f"p{i}", values=values, correct=[v == 0 for v in values], transitions=transitions(values, 0),
+                first_end=1 if values else None,
+            )  # fmt: skip
+            out.append(TraceResult(a, truncated_correct=a.first_correct, tokens_total=10, tokens_after_first=8))
+        return out
+
+    def measure(self, data: list[TraceResult], seed: int) -> list[Finding]:
+        return measure(data, margin=self.cfg.margin, seed=seed, n_bootstrap=self.cfg.n_bootstrap)
+
+
 class ConfirmatoryStudy(Study[ConfirmatoryConfig]):
     side = "correction"
     description = "solve-then-check traces: transitions between candidate answers, first vs final, truncation arm"
@@ -205,6 +291,9 @@ class ConfirmatoryStudy(Study[ConfirmatoryConfig]):
             reader = cfg.extractor_model or m
             work.generate(reader, 5 * n, 5 * n * 150, 8)
         return work
+
+    def simulator(self, cfg: ConfirmatoryConfig) -> ConfirmatorySimulator:
+        return ConfirmatorySimulator(cfg)
 
     def run(self, ctx: RunContext, cfg: ConfirmatoryConfig) -> list[Finding]:
         imported = _source(cfg)

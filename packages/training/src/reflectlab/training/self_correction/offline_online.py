@@ -28,13 +28,14 @@ from typing import Any
 
 import numpy as np
 
+from reflectlab.core.calibrate import Simulator
 from reflectlab.core.config import FineTune, fine_tune, option, require
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
 from reflectlab.core.models.base import Model, SamplingParams, user
 from reflectlab.core.plan import PlanContext, Work
 from reflectlab.core.plots import pyplot, save_figure
-from reflectlab.core.stats import mean_ci, paired_diff_ci
+from reflectlab.core.stats import UnitEstimate, cluster_diff_ci, paired_rate_diff_ci, rate_ci
 from reflectlab.evals.extract import extract_answer, same_number
 from reflectlab.evals.tasks.arithmetic import Problem
 from reflectlab.evals.verifiers import ExactMatch
@@ -44,6 +45,8 @@ from reflectlab.training.self_correction.common import TaskConfig, problems
 
 INSTRUCTION = "There might be an error in your answer. Review it and give your final answer."
 ARMS = ("base", "pair_sft", "star", "rl")
+#: The independent unit: a held-out problem (one fine-tune seed per arm, so seeds cannot be the unit).
+UNIT = "problem"
 EDIT_BINS = (0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0001)
 
 Chat = list[dict[str, str]]
@@ -53,9 +56,7 @@ Chat = list[dict[str, str]]
 class OfflineOnlineConfig(TaskConfig):
     n_train: int = option(64, "Training problems: the base's attempts on them are the offline data and RL prompts.")
     n_eval: int = option(80, "Held-out problems every arm is evaluated on, two greedy attempts each.")
-    arms: list[str] = option(
-        factory=lambda: list(ARMS), help="Arms to train and evaluate: base, pair_sft, star, rl."
-    )
+    arms: list[str] = option(factory=lambda: list(ARMS), help="Arms to train and evaluate: base, pair_sft, star, rl.")
     attempt_tokens: int = option(24, "New tokens per attempt.")
     sample_temperature: float = option(0.8, "Temperature of the base's sampled attempts and of the RL rollouts.")
     second_samples: int = option(4, "Second attempts the base samples per training problem (the offline data).")
@@ -124,21 +125,31 @@ class ArmResult:
         return np.array([edit_distance(a, b) for a, b in zip(self.first, self.second, strict=True)])
 
 
-def _ci(values: np.ndarray, seed: int, b: int) -> list[float]:
-    e = mean_ci(values, seed=seed, n_resamples=b)
+def _interval(e: UnitEstimate) -> list[float]:
     return [e.value, e.ci_low, e.ci_high]
 
 
-def arm_summary(r: ArmResult, seed: int, b: int) -> dict[str, Any]:
-    """The five SCoRe metrics with intervals ([value, low, high]) and the collapse diagnostic."""
+def _units(r: ArmResult) -> np.ndarray:
+    """The unit of each evaluation outcome: its problem (every arm is evaluated on the same problems, in order)."""
+    return np.arange(len(r.r1))
+
+
+def arm_summary(r: ArmResult) -> dict[str, Any]:
+    """The five SCoRe metrics with intervals ([value, low, high]; Wilson for rates, t over problems for the delta)
+    and the collapse diagnostic."""
     hist, _ = np.histogram(r.edits, bins=EDIT_BINS)
+    units = _units(r)
+
+    def rate(x: np.ndarray) -> list[float]:
+        return _interval(rate_ci(x, units, unit=UNIT))
+
     return {
-        "acc_t1": _ci(r.r1, seed, b),
-        "acc_t2": _ci(r.r2, seed, b),
-        "delta": _ci(r.r2 - r.r1, seed, b),
-        "delta_i_to_c": _ci((1 - r.r1) * r.r2, seed, b),
-        "delta_c_to_i": _ci(r.r1 * (1 - r.r2), seed, b),
-        "answer_changed_share": _ci(r.changed, seed, b),
+        "acc_t1": rate(r.r1),
+        "acc_t2": rate(r.r2),
+        "delta": _interval(paired_rate_diff_ci(r.r2, r.r1, units, unit=UNIT)),
+        "delta_i_to_c": rate((1 - r.r1) * r.r2),
+        "delta_c_to_i": rate(r.r1 * (1 - r.r2)),
+        "answer_changed_share": rate(r.changed),
         "edit_distance_histogram": {"bins": list(EDIT_BINS), "counts": hist.tolist()},
         "n_train_examples": r.n_train_examples,
         **r.train,
@@ -146,18 +157,28 @@ def arm_summary(r: ArmResult, seed: int, b: int) -> dict[str, Any]:
 
 
 def measure(results: dict[str, ArmResult], *, margin: float, seed: int, n_bootstrap: int) -> list[Finding]:
-    """Findings from each arm's attempts; separate from the model work so planted attempts can test it."""
+    """Findings from each arm's attempts; separate from the model work so planted attempts can test it.
+
+    The study trains one fine-tune per arm (one seed), so the unit is the held-out problem (:data:`UNIT`): every
+    interval is a t-interval over problems (``n`` = problems; ``seed`` and ``n_bootstrap`` are unused). Problems
+    cannot carry the seed-to-seed variation of a fine-tune; comparisons of trained arms rest on one seed each
+    (see the study's docs for what calibration shows). The primary finding is ``delta.rl``."""
+    del seed, n_bootstrap
     common: dict[str, Any] = {"margin": margin}
-    b = n_bootstrap
     findings = []
     base = results.get("base")
+
+    def diff(a: np.ndarray, b: np.ndarray, units: np.ndarray, alternative: str = "greater") -> UnitEstimate:
+        return cluster_diff_ci(a, b, units, unit=UNIT, null=0.0, alternative=alternative)
+
     for arm, r in results.items():
-        summary = arm_summary(r, seed, b)
+        units = _units(r)
         findings.append(
             Finding.from_estimate(
-                paired_diff_ci(r.r2, r.r1, seed=seed, n_resamples=b), metric=f"delta.{arm}",
-                control="the arm's own first attempt", control_value=0.0, primary=arm == "rl",
-                details={"definition": "Acc@t2 - Acc@t1, paired over the evaluation problems", **summary},
+                paired_rate_diff_ci(r.r2, r.r1, units, unit=UNIT, null=0.0, alternative="greater"),
+                metric=f"delta.{arm}", control="the arm's own first attempt", control_value=0.0, primary=arm == "rl",
+                details={"definition": "Acc@t2 - Acc@t1, paired by evaluation problem; t-interval over problems. "
+                         "Present = the second attempt repairs the first: correction", **arm_summary(r)},
                 **common,
             )
         )  # fmt: skip
@@ -165,20 +186,19 @@ def measure(results: dict[str, ArmResult], *, margin: float, seed: int, n_bootst
             continue
         findings.append(
             Finding.from_estimate(
-                paired_diff_ci(r.r2 - r.r1, base.r2 - base.r1, seed=seed, n_resamples=b),
+                diff(r.r2 - r.r1, base.r2 - base.r1, units),
                 metric=f"delta_minus_base.{arm}", control="the prompted base's delta", control_value=0.0,
-                primary=arm == "rl",
-                details={"definition": "the arm's self-correction gain minus the base's, paired over problems"},
+                details={"definition": "the arm's self-correction gain minus the base's, paired by problem"},
                 **common,
             )
         )  # fmt: skip
         findings.append(
             Finding.from_estimate(
-                paired_diff_ci(r.changed, base.changed, seed=seed, n_resamples=b),
+                paired_rate_diff_ci(r.changed, base.changed, units, unit=UNIT, null=0.0, alternative="less"),
                 metric=f"answer_change_minus_base.{arm}", control="the prompted base's share of changed answers",
-                control_value=0.0, direction="less",
-                details={"definition": "share of second attempts that change the answer, minus the base's; present "
-                         "= training collapsed the second attempt toward repeating the first"},
+                control_value=0.0, direction="less", bearing="opposes",
+                details={"definition": "share of second attempts that change the answer, minus the base's, paired "
+                         "by problem; present = training collapsed the second attempt toward repeating the first"},
                 **common,
             )
         )  # fmt: skip
@@ -188,10 +208,10 @@ def measure(results: dict[str, ArmResult], *, margin: float, seed: int, n_bootst
                 rl, off = results["rl"], results[offline]
                 findings.append(
                     Finding.from_estimate(
-                        paired_diff_ci(rl.r2 - rl.r1, off.r2 - off.r1, seed=seed, n_resamples=b),
+                        diff(rl.r2 - rl.r1, off.r2 - off.r1, _units(rl)),
                         metric=f"rl_minus_{offline}_delta", control=f"offline {offline} data", control_value=0.0,
-                        primary=True,
-                        details={"definition": "online RL's self-correction gain minus the offline arm's, paired"},
+                        details={"definition": "online RL's self-correction gain minus the offline arm's, paired "
+                                 "by problem (one fine-tune of each)"},
                         **common,
                     )
                 )  # fmt: skip
@@ -267,6 +287,73 @@ def trained(
     return ctx.model(result.spec), result
 
 
+#: Simulated per arm: how far training moves the first attempt (logit), and the share of second attempts that re-solve
+#: the problem (the quick run: Acc@t1 0.58 base, 0.78 Pair-SFT and RL, 0.63 STaR; 8-16% of answers changed).
+_SIM_ARMS = {"base": (0.0, 0.08), "pair_sft": (0.9, 0.08), "star": (0.2, 0.15), "rl": (0.9, 0.16)}
+
+
+class OfflineOnlineSimulator(Simulator):
+    """Two greedy attempts of every configured arm on ``n_eval`` held-out problems, with no model.
+
+    Problems are clustered and shared by the arms: a problem's difficulty ``u`` (sd 1.5 on the logit) sets its
+    first-attempt accuracy ``sigmoid(logit(accuracy) + arm shift + fine-tune shift + u)`` in every arm (floors and
+    ceilings by problem); a trained arm's first attempt moves by a fixed shift (:data:`_SIM_ARMS`) plus its
+    fine-tune's own (sd 0.3). The second attempt re-solves the problem with the arm's share (else repeats the
+    first): an independent attempt at the same accuracy, the problem's dominant wrong answer when wrong. Under the
+    null this leaves every arm's expected delta at 0, but each trained arm is one fine-tune, whose own delta
+    varies from seed to seed (sd ``seed_sd``, 0.03: it fixes wrong first attempts or breaks right ones at that
+    rate), which problems as the unit cannot see. The planted effect fixes a wrong first attempt of the rl arm
+    with probability ``effect / (1 - Acc@t1)``: an expected delta of ``effect``."""
+
+    metric = "delta.rl"
+    unit = UNIT
+    planted_effect = 0.1
+
+    def __init__(self, cfg: OfflineOnlineConfig, *, accuracy: float = 0.58, seed_sd: float = 0.03) -> None:
+        self.cfg = cfg
+        self.accuracy = accuracy
+        self.seed_sd = seed_sd
+        self.nuisance = (
+            f"{cfg.n_eval} held-out problems shared by {len(cfg.arms)} arms, difficulty sd 1.5 (logit) around "
+            f"{accuracy}; one fine-tune per trained arm with its own first-attempt shift (sd 0.3) and its own "
+            f"delta (sd {seed_sd}); second attempts re-solve 8-16% of problems"
+        )
+
+    def simulate(self, rng: np.random.Generator, effect: float) -> dict[str, ArmResult]:
+        n = self.cfg.n_eval
+        gold = 100 + np.arange(n)
+        u = rng.normal(0.0, 1.5, n)
+        level = np.log(self.accuracy / (1 - self.accuracy))
+        out = {}
+        for arm in self.cfg.arms:
+            shift, resolve = _SIM_ARMS[arm]
+            trained = arm != "base"
+            p = 1.0 / (1.0 + np.exp(-(level + shift + u + (rng.normal(0.0, 0.3) if trained else 0.0))))
+
+            def attempt(p: np.ndarray = p) -> np.ndarray:
+                right = rng.random(n) < p
+                wrong = gold + np.where(rng.random(n) < 0.6, 1, rng.integers(2, 6, n))
+                return np.where(right, gold, wrong)
+
+            a1 = attempt()
+            a2 = np.where(rng.random(n) < resolve, attempt(), a1)
+            tilt = rng.normal(0.0, self.seed_sd) if trained else 0.0
+            plant = effect if arm == "rl" else 0.0
+            acc1 = float(np.mean(a1 == gold))
+            fix = max(tilt, 0.0) / max(1 - acc1, 1e-9) + plant / max(1 - acc1, 1e-9)
+            brk = max(-tilt, 0.0) / max(acc1, 1e-9)
+            u2 = rng.random(n)
+            a2 = np.where((a2 != gold) & (u2 < fix), gold, a2)
+            a2 = np.where((a1 == gold) & (a2 == gold) & (u2 < brk), gold + 1, a2)
+            first = [f"The answer is {v}." for v in a1]
+            second = [f"The answer is {v}." for v in a2]
+            out[arm] = ArmResult(arm, first, second, (a1 == gold).astype(float), (a2 == gold).astype(float))
+        return out
+
+    def measure(self, data: dict[str, ArmResult], seed: int) -> list[Finding]:
+        return measure(data, margin=self.cfg.margin, seed=seed, n_bootstrap=self.cfg.n_bootstrap)
+
+
 class OfflineOnlineStudy(Study[OfflineOnlineConfig]):
     side = "correction"
     description = "two attempts: prompted base vs Pair-SFT vs STaR vs online RL (GRPO) on its own attempts"
@@ -300,6 +387,9 @@ class OfflineOnlineStudy(Study[OfflineOnlineConfig]):
             work.small_batch_decode(m, steps=cfg.rl_steps * t, prompt_tokens=int(rollouts * second), batch=batch)
             work.train(m, int(rollouts * (second + t)))
         return work
+
+    def simulator(self, cfg: OfflineOnlineConfig) -> OfflineOnlineSimulator:
+        return OfflineOnlineSimulator(cfg)
 
     def run(self, ctx: RunContext, cfg: OfflineOnlineConfig) -> list[Finding]:
         base = ctx.model()

@@ -15,19 +15,19 @@ AUROC is compared with the pointwise judge's on the same candidates.
 from __future__ import annotations
 
 import string
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats as sps
 
+from reflectlab.core.calibrate import Simulator
 from reflectlab.core.config import option, require
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
 from reflectlab.core.models.base import Model, Prompt, SamplingParams, user
 from reflectlab.core.plan import PlanContext, Work
-from reflectlab.core.stats import Estimate, auroc_ci, mean_ci, paired_auroc_diff_ci, paired_diff_ci
+from reflectlab.core.stats import cluster_auroc_ci, cluster_diff_ci, correlation_ci
 from reflectlab.evals.extract import Number, extract_answer, number_key, same_number
 from reflectlab.evals.tasks.arithmetic import Problem
 from reflectlab.evals.verifiers import ModelJudge
@@ -41,6 +41,10 @@ OTHER = (
     "Question: {question}\nAnother model's answer: {answer}\n\n"
     "Is this answer correct? Answer with one word: yes or no."
 )  # fmt: skip
+#: The independent unit: a problem, whose candidates share its question.
+UNIT = "problem"
+#: Bootstrap resamples of the diagnostics when the simulator measures (calibration judges the t-based primary).
+SIM_RESAMPLES = 200
 COMPARE = "Question: {question}\n\nCandidate answers:\n{options}\n\nWhich answer is correct? Answer with one letter."
 
 
@@ -48,7 +52,7 @@ COMPARE = "Question: {question}\n\nCandidate answers:\n{options}\n\nWhich answer
 class SelfTrustConfig(TaskConfig):
     n_problems: int = option(96, "Problems the model answers and then judges candidates for.")
     answer_tokens: int = option(24, "New tokens of the model's own (greedy) answer.")
-    distractor_offsets: list[int] = option(  # noqa: RUF009 (a field specifier)
+    distractor_offsets: list[int] = option(
         factory=lambda: [-1, 1, 10], help="Near-miss distractors: the gold answer plus each of these offsets."
     )
 
@@ -95,23 +99,6 @@ def compare_prompt(question: str, answers: list[str]) -> tuple[Prompt, list[str]
     return user(COMPARE.format(question=question, options=options)), letters
 
 
-def spearman_ci(x: np.ndarray, y: np.ndarray, *, seed: int, n_resamples: int) -> Estimate:
-    """Spearman's rank correlation with a percentile bootstrap interval over items (NaN with fewer than 3)."""
-    n = len(x)
-    if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return Estimate(float("nan"), float("nan"), float("nan"), n)
-
-    def rho(a: np.ndarray, b: np.ndarray) -> float:
-        value = float(sps.spearmanr(a, b).statistic)
-        return 0.0 if np.isnan(value) else value  # a resample without variation carries no correlation
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = sps.bootstrap((x, y), rho, paired=True, vectorized=False, n_resamples=n_resamples,
-                            method="percentile", rng=np.random.default_rng(seed))  # fmt: skip
-    return Estimate(rho(x, y), float(res.confidence_interval.low), float(res.confidence_interval.high), n)
-
-
 def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
     """ECE over equal-width bins of P(yes)."""
     edges = np.minimum((p * bins).astype(int), bins - 1)
@@ -119,56 +106,75 @@ def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> 
                      for k in range(bins) if (edges == k).any()))  # fmt: skip
 
 
+def _ranks(x: np.ndarray) -> np.ndarray:
+    return np.asarray(sps.rankdata(x), dtype=float)
+
+
 def measure(j: Judged, *, margin: float, seed: int, n_bootstrap: int) -> list[Finding]:
-    """Findings from judged candidates; separate from the model work so planted judgements can test it."""
+    """Findings from judged candidates; separate from the model work so planted judgements can test it.
+
+    The unit is the problem (:data:`UNIT`): a problem's candidates share its question, so every interval resamples
+    problems (``n`` = problems): t-intervals over problem means for the paired differences, a cluster bootstrap over
+    problems (``n_bootstrap`` resamples) for the AUROCs and the rank correlation."""
     common: dict[str, Any] = {"margin": margin}
-    b = n_bootstrap
+    boot: dict[str, Any] = {"seed": seed, "n_resamples": n_bootstrap}
     y = j.correct.astype(float)
     own = j.own.astype(bool)
+    units = j.problem
     base_rate = float(y.mean()) if len(y) else float("nan")
     return [
         Finding.from_estimate(
-            mean_ci(j.p_own_frame[own] - y[own], seed=seed, n_resamples=b), metric="self_bias",
-            control="an unbiased judge (judged = truly correct)", control_value=0.0, primary=True,
-            details={"definition": "mean over the model's own answers of P(yes | own framing) minus correctness",
+            cluster_diff_ci(j.p_own_frame, j.p_other_frame, units, unit=UNIT, null=0.0, alternative="greater"),
+            metric="own_minus_other_framing", control="the same answer framed as another model's", control_value=0.0,
+            primary=True, bearing="opposes",
+            details={"definition": "P(yes) framed as 'your answer' minus framed as 'another model's answer', paired "
+                     "by candidate and averaged within each problem; t-interval over problems. Present = the model "
+                     "trusts an answer more because it is its own: self-trust, which opposes correction"},
+            **common,
+        ),
+        Finding.from_estimate(
+            cluster_diff_ci(j.p_own_frame[own], y[own], units[own], unit=UNIT, null=0.0, alternative="greater"),
+            metric="self_bias", control="an unbiased judge (judged = truly correct)", control_value=0.0,
+            bearing="opposes",
+            details={"definition": "mean over the model's own answers (one per problem) of P(yes | own framing) "
+                     "minus correctness; a general lean to 'yes' on every candidate reads here too",
                      "own_accuracy": float(y[own].mean()) if own.any() else None,
                      "mean_p_yes_own": float(j.p_own_frame[own].mean()) if own.any() else None},
             **common,
         ),
         Finding.from_estimate(
-            auroc_ci(j.p_own_frame, y, seed=seed, n_resamples=b), metric="judge_auroc",
-            control="chance", control_value=0.5,
-            details={"definition": "AUROC of P(yes | own framing) for correctness over own, gold and distractors"},
+            cluster_auroc_ci(j.p_own_frame, y, units, unit=UNIT, null=0.5, alternative="greater", **boot),
+            metric="judge_auroc", control="chance", control_value=0.5,
+            details={"definition": "AUROC of P(yes | own framing) for correctness over own, gold and distractors; "
+                     "cluster bootstrap over problems"},
             **common,
         ),
         Finding.from_estimate(
-            paired_diff_ci((j.p_own_frame - y) ** 2, (base_rate - y) ** 2, seed=seed, n_resamples=b),
+            cluster_diff_ci((j.p_own_frame - y) ** 2, (base_rate - y) ** 2, units, unit=UNIT, null=0.0,
+                            alternative="less"),
             metric="brier_minus_base_rate", control="a constant judge at the base rate", control_value=0.0,
             direction="less",
             details={"ece": expected_calibration_error(j.p_own_frame, y) if len(y) else None, "base_rate": base_rate,
-                     "definition": "Brier score of P(yes) minus that of always saying the base rate, paired"},
+                     "definition": "Brier score of P(yes) minus that of always saying the base rate, paired by "
+                     "candidate, averaged within each problem"},
             **common,
         ),
         Finding.from_estimate(
-            paired_diff_ci(j.p_own_frame, j.p_other_frame, seed=seed, n_resamples=b), metric="own_minus_other_framing",
-            control="the same answer framed as another model's", control_value=0.0, primary=True,
-            details={"definition": "P(yes) framed as 'your answer' minus framed as 'another model's answer', "
-                     "paired over candidates"},
+            correlation_ci(_ranks(j.p_own_frame), _ranks(j.logprob), units, unit=UNIT, null=0.0,
+                           alternative="greater", **boot),
+            metric="p_yes_vs_logprob_spearman", control="no relation", control_value=0.0, bearing="opposes",
+            details={"definition": "Spearman correlation (Pearson on ranks) of P(yes) with the candidate's "
+                     "log-probability as the model's answer (judges favour likely text); cluster bootstrap over "
+                     "problems"},
             **common,
         ),
         Finding.from_estimate(
-            spearman_ci(j.p_own_frame, j.logprob, seed=seed, n_resamples=b), metric="p_yes_vs_logprob_spearman",
-            control="no relation", control_value=0.0,
-            details={"definition": "Spearman correlation of P(yes) with the candidate's log-probability as the "
-                     "model's answer (judges favour likely text)"},
-            **common,
-        ),
-        Finding.from_estimate(
-            paired_auroc_diff_ci(j.p_compare, j.p_own_frame, y, seed=seed, n_resamples=b),
+            cluster_auroc_ci(j.p_compare, y, units, scores_b=j.p_own_frame, unit=UNIT, null=0.0,
+                             alternative="greater", **boot),
             metric="comparison_minus_pointwise_auroc", control="the pointwise judge on the same candidates",
             control_value=0.0,
             details={"definition": "AUROC of P(letter) with all candidates shown together minus AUROC of pointwise "
-                     "P(yes), paired over candidates"},
+                     "P(yes), on the same candidates; cluster bootstrap over problems"},
             **common,
         ),
     ]  # fmt: skip
@@ -217,6 +223,80 @@ def judge(
     )
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-x)))
+
+
+class SelfTrustSimulator(Simulator):
+    """Judged candidates at the config's size (``n_problems``, the gold answer and one distractor per offset each,
+    plus the model's own answer), with no model.
+
+    Problems are clustered: the own answer is right with a problem-specific chance ``sigmoid(logit(accuracy) + u)``
+    (``u`` sd 1.5: floors and ceilings by problem); a right own answer is the gold candidate, a wrong one coincides
+    with a distractor 60% of the time, and 5% of problems have no own answer. The judge's logit for a candidate is
+    a general lean to "yes" shared by every candidate of the repetition (sd ``yes_lean_sd``: the confound that a
+    "yes" bias is not self-trust), a problem effect shared by the problem's candidates (sd 0.8), a weak reading of
+    correctness (+0.3: near chance, as the embedded model) and candidate noise (sd 0.7). The other-framing P(yes) is
+    the sigmoid of that logit; the own-framing one adds a framing shift per problem (sd ``framing_sd`` on the logit,
+    mean 0 under the null) and candidate noise (sd 0.05). The candidate's log-probability follows correctness and
+    the candidate noise (judges favour likely text); the comparison arm is a softmax over the problem's candidates.
+    The planted effect adds ``effect`` to every own-framing P(yes) (clipped to [0.001, 0.999])."""
+
+    metric = "own_minus_other_framing"
+    unit = UNIT
+    planted_effect = 0.05
+
+    def __init__(
+        self, cfg: SelfTrustConfig, *, accuracy: float = 0.58, yes_lean_sd: float = 0.5, framing_sd: float = 0.1,
+        metric: str = "own_minus_other_framing",
+    ) -> None:  # fmt: skip
+        self.cfg = cfg
+        self.accuracy = accuracy
+        self.yes_lean_sd = yes_lean_sd
+        self.framing_sd = framing_sd
+        self.metric = metric
+        self.nuisance = (
+            f"{cfg.n_problems} problems x about {len(cfg.distractor_offsets) + 1.4:.1f} candidates; own accuracy "
+            f"logit-normal around {accuracy} by problem; a general 'yes' lean per repetition (sd {yes_lean_sd}); a "
+            f"problem effect on the judge (sd 0.8) and a framing shift per problem (sd {framing_sd}, logit)"
+        )
+
+    def simulate(self, rng: np.random.Generator, effect: float) -> Judged:
+        n, k = self.cfg.n_problems, len(self.cfg.distractor_offsets)
+        right = rng.random(n) < _sigmoid(np.log(self.accuracy / (1 - self.accuracy)) + rng.normal(0.0, 1.5, n))
+        answered = rng.random(n) >= 0.05
+        problem, own, correct = [], [], []
+        for i in range(n):
+            # gold first, then the distractors; a wrong own answer is a distractor or an extra candidate
+            flags = [False] * (k + 1)
+            if answered[i] and right[i]:
+                flags[0] = True
+            elif answered[i] and rng.random() < 0.6:
+                flags[1 + int(rng.integers(k))] = True
+            elif answered[i]:
+                flags.append(True)
+            problem += [i] * len(flags)
+            own += flags
+            correct += [True] + [False] * (len(flags) - 1)
+        units, is_own, truth = np.array(problem), np.array(own), np.array(correct)
+        m = len(units)
+        noise = rng.normal(0.0, 0.7, m)
+        logit = rng.normal(0.0, self.yes_lean_sd) + rng.normal(0.0, 0.8, n)[units] + 0.3 * truth + noise
+        p_other = _sigmoid(logit)
+        shifted = _sigmoid(logit + rng.normal(0.0, self.framing_sd, n)[units] + rng.normal(0.0, 0.05, m))
+        p_own = np.clip(shifted + effect, 0.001, 0.999)
+        logprob = -3.0 + 0.8 * truth + 0.6 * noise + rng.normal(0.0, 1.0, m)
+        score = np.exp(0.5 * truth + rng.normal(0.0, 1.0, m))
+        p_compare = score / np.bincount(units, weights=score)[units]
+        return Judged(units, is_own, truth, p_own, p_other, logprob, p_compare)
+
+    def measure(self, data: Judged, seed: int) -> list[Finding]:
+        # The primary (and self_bias) are t-intervals over problems; only the diagnostics' bootstraps are cut to
+        # SIM_RESAMPLES, so 400 repetitions stay within minutes.
+        b = min(self.cfg.n_bootstrap, SIM_RESAMPLES)
+        return measure(data, margin=self.cfg.margin, seed=seed, n_bootstrap=b)
+
+
 class SelfTrustStudy(Study[SelfTrustConfig]):
     side = "correction"
     description = "P(yes) for own answers, gold and distractors, own vs other framing, and all-candidates comparison"
@@ -237,6 +317,9 @@ class SelfTrustStudy(Study[SelfTrustConfig]):
         )
         work.forward(m, ctx.count(m, [compare_prompt(p.question, ["10"] * 4)[0] for p in items]))
         return work
+
+    def simulator(self, cfg: SelfTrustConfig) -> SelfTrustSimulator:
+        return SelfTrustSimulator(cfg)
 
     def run(self, ctx: RunContext, cfg: SelfTrustConfig) -> list[Finding]:
         model = ctx.model()
