@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from reflectlab.core.calibrate import calibrate_study
 from reflectlab.core.findings import stamp
 from reflectlab.core.inquiry import RunContext
 from reflectlab.core.models.spec import ModelSpec
@@ -19,6 +20,7 @@ from reflectlab.selfplay.compounding.recurrence import (
     kept_precision,
     next_accuracy,
     simulate,
+    simulate_replicates,
     trajectory,
 )
 
@@ -71,6 +73,29 @@ def test_the_study_reports_collapse_gain_and_floor(tmp_path: Path) -> None:
     assert f["verifier_gain"].verdict == "present" and f["verifier_gain"].primary
     assert f["simulated_minus_predicted_floor"].verdict == "absent"
     assert {(x.side, x.model) for x in f.values()} == {("self-signal", "closed form")}  # model-independent
+    assert {(x.unit, x.n) for x in f.values()} == {("replicate", 60)}  # independent runs of the simulation
+    assert [x.metric for x in f.values() if x.primary] == ["verifier_gain"]
+    assert f["verifier_gain"].p_value < 0.001 and f["verifier_gain"].margin == cfg.margin
     assert (tmp_path / "accuracy_per_round.png").stat().st_size > 1000
     assert (tmp_path / "predicted_floor.png").exists()
     assert len((tmp_path / "grid.jsonl").read_text().splitlines()) == 2 * 2 * 3
+
+
+def test_the_array_simulation_is_the_same_process() -> None:
+    sims = simulate_replicates(0.5, 0.8, 0.2, 0.9, 8, 2000, 100, np.random.default_rng(0))
+    assert sims.shape == (100, 9)
+    np.testing.assert_allclose(sims.mean(axis=0), trajectory(0.5, 0.8, 0.2, 0.9, 8), atol=0.01)
+
+
+def test_the_simulator_under_the_null_and_planted() -> None:
+    cfg = RecurrenceConfig(replicates=100)
+    sim = RecurrenceStudy().simulator(cfg)
+    r, _, k = cfg.reference
+    assert sim.false_accept_for(0.0) == r  # no discrimination: the verifier keeps data no better than none
+    f = sim.false_accept_for(0.05)
+    assert trajectory(cfg.a0, r, f, k, cfg.rounds)[-1] - trajectory(cfg.a0, 1, 1, k, cfg.rounds)[-1] == pytest.approx(
+        0.05, abs=1e-6
+    )
+    null = calibrate_study("compounding/recurrence", sim, reps=100, mde=False)
+    assert null.false_present_rate <= 0.1
+    assert calibrate_study("compounding/recurrence", sim, reps=100, mde=False, seed=1).power >= 0.9

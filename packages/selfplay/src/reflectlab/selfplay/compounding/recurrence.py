@@ -10,23 +10,30 @@ with probability ``f`` (false accepts); the next model reproduces its kept data 
 Without a verifier (r = f = 1) ``a_t = k^t a_0``: a geometric avalanche. The study evaluates the closed form over a
 grid, and simulates the same process with finite data (``n_per_round`` problems a round, binomial draws, several
 replicates) so the predictions come with sampling intervals. No model is needed.
+
+Its unit is the simulation replicate: each replicate is an independent run of the finite-data process, so the
+replicates are independent by construction and every interval is a t-interval over replicates (``n`` =
+``replicates``). The interval is the Monte-Carlo uncertainty of the simulated process at the config's sizes; it says
+nothing about any model (the findings carry the model ``closed form``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from reflectlab.core.calibrate import Simulator
 from reflectlab.core.config import StudyConfig, option, require
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
 from reflectlab.core.plan import PlanContext, Work
 from reflectlab.core.plots import pyplot, save_figure
-from reflectlab.core.stats import mean_ci, paired_diff_ci
+from reflectlab.core.stats import cluster_diff_ci, cluster_mean_ci
 
 
 def kept_precision(a: float, r: float, f: float) -> float:
@@ -71,6 +78,27 @@ def simulate(a0: float, r: float, f: float, k: float, rounds: int, n: int, rng: 
         out.append(a)
     return out
 
+
+def simulate_replicates(
+    a0: float, r: float, f: float, k: float, rounds: int, n: int, replicates: int, rng: np.random.Generator
+) -> np.ndarray:
+    """:func:`simulate` for many replicates at once, shape ``(replicates, rounds + 1)`` (the same process, drawn
+    as arrays: what calibration uses, where thousands of runs must be cheap)."""
+    out = np.empty((replicates, rounds + 1))
+    a = np.full(replicates, float(a0))
+    out[:, 0] = a
+    for t in range(1, rounds + 1):
+        correct = rng.binomial(n, a)
+        kept_right = rng.binomial(correct, r)
+        kept_wrong = rng.binomial(n - correct, f)
+        kept = kept_right + kept_wrong
+        a = np.where(kept > 0, k * kept_right / np.maximum(kept, 1), 0.0)
+        out[:, t] = a
+    return out
+
+
+#: What ``n`` counts in this study's findings: independent runs of the finite-data simulation.
+UNIT = "replicate"
 
 #: The ``model`` of this study's findings: it evaluates a formula and simulates it, with no model under study.
 MODEL = "closed form"
@@ -130,50 +158,58 @@ class RecurrenceStudy(Study[RecurrenceConfig]):
                 )
         _plot(ctx.out_dir, cfg, grid, predicted, sims, k_ref)
 
-        common: dict[str, Any] = {"model": MODEL}
-        b, seed = cfg.n_bootstrap, ctx.seed
+        return self.measure(cfg, sims)
+
+    def simulator(self, cfg: RecurrenceConfig) -> RecurrenceSimulator:
+        return RecurrenceSimulator(cfg)
+
+    @staticmethod
+    def measure(
+        cfg: RecurrenceConfig, sims: dict[str, np.ndarray], *, reference: Sequence[float] | None = None
+    ) -> list[Finding]:
+        """Findings from the simulated replicates (``sims[name]``: one row per replicate, one column per round) of
+        no verifier (``none``) and the reference verifier (``reference``, default ``cfg.reference``). The unit is
+        the replicate: a t-interval over independent replicates."""
+        r_ref, f_ref, k_ref = reference if reference is not None else cfg.reference
         a_star = fixed_point(r_ref, f_ref, k_ref)
-        setting = {
-            "r": r_ref,
-            "f": f_ref,
-            "k": k_ref,
-            "a0": cfg.a0,
-            "rounds": cfg.rounds,
-            "n_per_round": cfg.n_per_round,
-        }
+        setting = {"r": r_ref, "f": f_ref, "k": k_ref, "a0": cfg.a0, "rounds": cfg.rounds,
+                   "n_per_round": cfg.n_per_round}  # fmt: skip
+        common: dict[str, Any] = {"model": MODEL, "margin": cfg.margin}
+        none, ref = sims["none"][:, -1], sims["reference"][:, -1]
         return [
             Finding.from_estimate(
-                mean_ci(sims["none"][:, -1], seed=seed, n_resamples=b),
+                cluster_mean_ci(none, unit=UNIT, null=cfg.a0, alternative="less"),
                 metric="no_verifier_final_accuracy",
                 control="starting accuracy a_0",
                 control_value=cfg.a0,
                 direction="less",
-                margin=cfg.margin,
                 details={
                     **setting,
                     "r": 1.0,
                     "f": 1.0,
-                    "predicted": predicted["none"][-1],
+                    "predicted": trajectory(cfg.a0, 1.0, 1.0, k_ref, cfg.rounds)[-1],
                     "definition": "accuracy after the last round with every output kept (simulated replicates)",
                 },
                 **common,
             ),
             Finding.from_estimate(
-                paired_diff_ci(sims["reference"][:, -1], sims["none"][:, -1], seed=seed, n_resamples=b),
+                cluster_diff_ci(ref, none, unit=UNIT, null=0.0, alternative="greater"),
                 metric="verifier_gain",
                 control="no verifier (keep everything)",
                 control_value=0.0,
-                margin=cfg.margin,
                 primary=True,
-                details={**setting, "definition": "final accuracy with the reference verifier minus without one"},
+                details={
+                    **setting,
+                    "definition": "final accuracy with the reference verifier minus without one; replicate i of "
+                    "each arm side by side (independent runs), t-interval over replicates",
+                },
                 **common,
             ),
             Finding.from_estimate(
-                mean_ci(sims["reference"][:, -1] - a_star, seed=seed, n_resamples=b),
+                cluster_mean_ci(ref - a_star, unit=UNIT, null=0.0, alternative="greater"),
                 metric="simulated_minus_predicted_floor",
                 control="closed-form fixed point a*",
                 control_value=0.0,
-                margin=cfg.margin,
                 details={
                     **setting,
                     "fixed_point": a_star,
@@ -183,6 +219,60 @@ class RecurrenceStudy(Study[RecurrenceConfig]):
                 **common,
             ),
         ]
+
+
+def _gain(cfg: RecurrenceConfig, r: float, f: float, k: float) -> float:
+    """The closed form's final accuracy with verifier (r, f) minus without one."""
+    return trajectory(cfg.a0, r, f, k, cfg.rounds)[-1] - trajectory(cfg.a0, 1.0, 1.0, k, cfg.rounds)[-1]
+
+
+class RecurrenceSimulator(Simulator):
+    """The study's own finite-data process at the config's sizes (``replicates`` runs of ``rounds`` rounds of
+    ``n_per_round`` problems, binomial draws), for no verifier and for a reference verifier whose false-accept rate
+    is set so that the closed form's final gain is ``effect``: under the null (``effect`` 0) the reference verifier
+    accepts wrong outputs as often as right ones (f = r), so it keeps data no better than keeping everything.
+
+    There is no model and so no seed-to-seed or item clustering to simulate: the only nuisance is the binomial
+    noise of finite data, and the replicates are independent by construction. Calibration checks that the
+    t-interval over replicates and the margin do not read ``present`` without a gain."""
+
+    metric = "verifier_gain"
+    unit = UNIT
+    planted_effect = 0.05
+
+    def __init__(self, cfg: RecurrenceConfig) -> None:
+        self.cfg = cfg
+        self.nuisance = (
+            f"{cfg.replicates} independent replicates x {cfg.rounds} rounds x {cfg.n_per_round} problems, binomial "
+            "draws; no model, so no clustering"
+        )
+        self._f: dict[float, float] = {}
+        self._last = list(cfg.reference)
+
+    def false_accept_for(self, effect: float) -> float:
+        """The reference's f at which the closed form's final gain is ``effect`` (bisection; f = r at 0)."""
+        if effect not in self._f:
+            r, _, k = self.cfg.reference
+            low, high = 0.0, r  # the gain falls from its largest at f = 0 to 0 at f = r
+            for _ in range(50):
+                mid = (low + high) / 2
+                low, high = (mid, high) if _gain(self.cfg, r, mid, k) > effect else (low, mid)
+            self._f[effect] = high if effect > 0 else r
+        return self._f[effect]
+
+    def simulate(self, rng: np.random.Generator, effect: float) -> dict[str, np.ndarray]:
+        cfg = self.cfg
+        r, _, k = cfg.reference
+        f = self.false_accept_for(effect)
+        self._last = [r, f, k]
+        size = (cfg.a0, cfg.rounds, cfg.n_per_round, cfg.replicates)
+        return {
+            "none": simulate_replicates(size[0], 1.0, 1.0, k, *size[1:], rng),
+            "reference": simulate_replicates(size[0], r, f, k, *size[1:], rng),
+        }
+
+    def measure(self, data: dict[str, np.ndarray], seed: int) -> list[Finding]:
+        return RecurrenceStudy.measure(self.cfg, data, reference=self._last)
 
 
 def _plot(
