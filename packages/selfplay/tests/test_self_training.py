@@ -3,6 +3,7 @@ model."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -138,3 +139,13 @@ def test_the_loop_runs_on_a_tiny_model(tmp_path: Path, tiny_dir: Path) -> None:
     assert len(rounds) == 5 * 2
     samples = (tmp_path / "samples.jsonl").read_text().splitlines()
     assert len(samples) == 5 * 2 * 6
+
+
+def test_each_seed_trains_its_own_fine_tunes(tmp_path: Path, tiny_dir: Path) -> None:
+    ctx = RunContext(model_spec=ModelSpec(name=str(tiny_dir)), seed=0, out_dir=tmp_path)
+    cfg = SelfTrainingConfig(seeds=2, rounds=1, n_per_round=4, n_heldout=4, answer_tokens=4, n_bootstrap=50,
+                             train=FineTune(epochs=1.0), verifiers=["none", "exact"])  # fmt: skip
+    findings = {f.metric: f for f in SelfTrainingStudy().run(ctx, cfg)}
+    assert (findings["exact_minus_none"].unit, findings["exact_minus_none"].n) == ("seed", 2)
+    rounds = [json.loads(line) for line in (tmp_path / "rounds.jsonl").read_text().splitlines()]
+    assert sorted((r["seed"], r["arm"]) for r in rounds) == [(0, "exact"), (0, "none"), (1, "exact"), (1, "none")]
