@@ -37,4 +37,4 @@ def test_self_play_smoke(tmp_path: Path) -> None:
     questioning = children["self-play/self_questioning"].info.run_id
     assert [m.step for m in tracker.client.get_metric_history(questioning, "valid_rate")] == [1]
     artifacts = {a.path for a in tracker.client.list_artifacts(children["self-play/skills"].info.run_id)}
-    assert {"skill_sets.jsonl", "skills_samples.jsonl", "findings.json"} <= artifacts
+    assert {"skill_sets.jsonl", "samples.jsonl", "findings.json"} <= artifacts
