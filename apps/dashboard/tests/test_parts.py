@@ -165,3 +165,14 @@ def test_the_store_reads_a_planted_run_through_the_tracker(tmp_path: Path, monke
     assert store.artifact_bytes(child, "missing.png") is None
     assert store.stepped_metrics(child) == {"acc": [(0, 0.5), (1, 0.6)]}
     assert store.synthesis().models["m"].runs == {"x/s": child}
+
+
+def test_a_shared_layout_sample_shows_its_extras_as_columns() -> None:
+    from reflectlab.dashboard.samples import flatten
+
+    row = flatten(
+        {"study": "s/t", "unit": "topic-1", "item": 3, "arm": None, "prompt": "p", "output": "o",
+         "extras": {"topic": "tea", "p_high": {"self": 0.7}}}
+    )  # fmt: skip
+    assert row == {"study": "s/t", "unit": "topic-1", "item": 3, "prompt": "p", "output": "o", "topic": "tea",
+                   "p_high.self": 0.7}  # fmt: skip

@@ -13,7 +13,11 @@ MAX_CHOICES = 40  # a column with more distinct values is searched as text, not 
 
 
 def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested objects become dotted columns (``verdict.self``); lists become compact JSON text."""
+    """Nested objects become dotted columns (``verdict.self``); lists become compact JSON text. A record in the
+    shared layout (core keys, then ``extras``) shows its extras as columns of their own, beside the core keys."""
+    if not prefix and isinstance(record.get("extras"), dict):
+        extras = {k: v for k, v in record["extras"].items() if k not in record}
+        record = {k: v for k, v in record.items() if k != "extras" and v is not None} | extras
     out: dict[str, Any] = {}
     for k, v in record.items():
         name = f"{prefix}{k}"
