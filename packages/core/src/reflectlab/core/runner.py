@@ -24,6 +24,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from reflectlab.core.atomic import is_disk_full, stopped_by_full_disk
 from reflectlab.core.cache import Cache
 from reflectlab.core.config import build_config, flatten, typed
 from reflectlab.core.errors import UserError
@@ -32,6 +33,7 @@ from reflectlab.core.inquiry import Inquiry, RunContext
 from reflectlab.core.models.loader import resolve_path
 from reflectlab.core.models.spec import ModelSpec
 from reflectlab.core.plan import PlanContext, Work, cached_throughput, estimate_seconds, measure_throughput
+from reflectlab.core.progress import study_progress
 from reflectlab.core.tracking import (
     TAG_INQUIRY,
     TAG_KIND,
@@ -216,12 +218,12 @@ def _resume_hint(inquiry: Inquiry, run_id: str, cfg: Any) -> str:
 def run(target: str, overrides: list[str], *, echo: Any = print) -> RunResult:
     inquiry, cfg, spec, study_name, resumed = _resolve(target, overrides)
     try:  # an estimate is logged beside each study's time when this machine's throughput is cached
-        estimates = {p.study: p.seconds for p in _plan(inquiry, cfg, spec, measure=False, echo=None)}
+        plans = {p.study: p for p in _plan(inquiry, cfg, spec, measure=False, echo=None)}
     except UserError:
         raise
     except Exception as exc:  # a broken plan() must not stop the run itself
         echo(f"  (no time estimates: {type(exc).__name__}: {exc})")
-        estimates = {}
+        plans = {}
     for name in cfg.studies:
         if name not in inquiry.studies:
             raise UserError(f"inquiry {inquiry.name!r} has no implementation for study {name!r}")
@@ -233,15 +235,18 @@ def run(target: str, overrides: list[str], *, echo: Any = print) -> RunResult:
     run_label = f"{inquiry.name}{'/' + study_name if study_name else ''} · {spec.name} · {cfg.preset}"
     finished: dict[str, Any] = {}
     earlier_seconds = 0.0  # time the run spent before it was resumed
+    cache = Cache(results_dir / "cache.sqlite") if cfg.cache else None  # a damaged file stops us before a run
     if resumed is None:
         parent = tracker.start(experiment, run_label, {**tags, TAG_KIND: "inquiry"})
+        with tracker.staging() as stage:  # logged first, so a run killed at any later point can be resumed
+            (stage / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+            tracker.log_artifacts(parent, stage)
         tracker.log_params(parent, flatten(cfg, exclude=RESUME_FREE_KEYS[:1]))
     else:
         parent = resumed.info.run_id
-        finished = {c.data.tags.get(TAG_STUDY): c for c in tracker.children(parent) if c.info.status == "FINISHED"}
+        finished = tracker.finished_studies(parent)  # marks runs a dead process left RUNNING as KILLED first
         earlier_seconds = float(resumed.data.metrics.get("wall_seconds", 0.0))
         tracker.reopen(parent, {TAG_RESUMED: str(int(resumed.data.tags.get(TAG_RESUMED, "0")) + 1)})
-    cache = Cache(results_dir / "cache.sqlite") if cfg.cache else None
     result = RunResult(run_id=parent, results_dir=results_dir, tracking_uri=tracker.uri)
     started = time.time()
     models: dict[str, Any] = {}
@@ -250,9 +255,6 @@ def run(target: str, overrides: list[str], *, echo: Any = print) -> RunResult:
     with _interruptible() as received:
         try:
             with tracker.staging() as stage:
-                # Logged first, so an interrupted run can be resumed with the config it started with.
-                (stage / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-                tracker.log_artifacts(parent, stage)
                 for study_key in inquiry.studies:
                     study_cfg = cfg.studies.get(study_key)
                     if study_cfg is None or not study_cfg.enabled:
@@ -265,7 +267,7 @@ def run(target: str, overrides: list[str], *, echo: Any = print) -> RunResult:
                         continue
                     result.findings += StudyRun(
                         tracker, experiment, parent, tags, inquiry, study_key, cfg, spec, cache, models, result,
-                        echo, estimates.get(f"{inquiry.name}/{study_key}"),
+                        echo, plans.get(f"{inquiry.name}/{study_key}"),
                     ).execute()  # fmt: skip
                 write_findings(result.findings, stage / "findings.json")
                 tracker.log_artifacts(parent, stage)
@@ -275,13 +277,16 @@ def run(target: str, overrides: list[str], *, echo: Any = print) -> RunResult:
             status = "KILLED"
             signum = received[0] if received else signal.SIGINT
             raise RunInterrupted(parent, _resume_hint(inquiry, parent, cfg), signum) from exc
-        except UserError:
+        except (UserError, OSError) as exc:
             status = "FAILED"
+            if is_disk_full(exc):  # one line that keeps the finished studies and says how to continue
+                raise stopped_by_full_disk(exc, _resume_hint(inquiry, parent, cfg)) from None
             raise
         finally:
             result.seconds = time.time() - started
             tracker.log_metrics(parent, {"wall_seconds": earlier_seconds + result.seconds})
             tracker.end(parent, status)
+            tracker.end_open("KILLED" if status == "KILLED" else "FAILED")  # a study an error cut short
             if cache is not None:
                 cache.close()
     return result
@@ -309,7 +314,11 @@ class StudyRun:
     models: dict[str, Any]
     result: RunResult
     echo: Any
-    estimate: float | None = None
+    plan: StudyPlan | None = None  # the study's planned work and, where this machine's rates are cached, seconds
+
+    @property
+    def estimate(self) -> float | None:
+        return self.plan.seconds if self.plan is not None else None
 
     @property
     def name(self) -> str:
@@ -347,7 +356,10 @@ class StudyRun:
             )
             try:
                 echo(f"  study {self.name} ...")
-                findings = stamp(study.run(ctx, study_cfg), study=self.name, side=study_cls.side, model=self.spec.name)
+                planned_tokens = self.plan.work.total_tokens() if self.plan is not None and self.plan.work else None
+                with study_progress(self.name, planned_seconds=self.estimate, planned_tokens=planned_tokens):
+                    found = study.run(ctx, study_cfg)
+                findings = stamp(found, study=self.name, side=study_cls.side, model=self.spec.name)
                 write_findings(findings, out_dir / "findings.json")
                 metrics: dict[str, float] = {}
                 for f in findings:
