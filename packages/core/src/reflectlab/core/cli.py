@@ -153,14 +153,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     run = tracker.get_run(args.run)
     info = run.info
     seconds = wall_seconds(run)
-    print(f"run {info.run_id}  {info.run_name}  status {info.status}" + (f"  {seconds:.0f}s" if seconds else ""))
+    status = tracker.status_line(run)  # a RUNNING run whose process is gone shows as DEAD
+    print(f"run {info.run_id}  {info.run_name}  status {status}" + (f"  {seconds:.0f}s" if seconds else ""))
     children = tracker.children(info.run_id) or [run]
     for child in sorted(children, key=lambda r: r.info.start_time):
         study = child.data.tags.get(TAG_STUDY, child.info.run_name)
         secs = wall_seconds(child)
         est = child.data.metrics.get("estimated_seconds")
         timing = (f" in {secs:.0f}s" if secs else "") + (f" (estimated {est:.0f}s)" if est else "")
-        print(f"  {study}: {child.info.status}{timing}  (run {child.info.run_id})")
+        print(f"  {study}: {tracker.status_line(child)}{timing}  (run {child.info.run_id})")
         for finding in tracker.findings(child.info.run_id):
             print("    " + format_finding(finding))
     return 0
@@ -239,6 +240,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.fn(args))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        from reflectlab.core.atomic import is_disk_full
+
+        if not is_disk_full(exc):
+            raise
+        print(f"error: disk full ({exc.strerror or exc}); free some space and run again", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         from reflectlab.core.runner import RunInterrupted
