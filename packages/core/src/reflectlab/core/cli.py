@@ -141,6 +141,48 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    import json
+
+    from reflectlab.core.calibrate import calibrate, format_report
+
+    reps, overrides = 400, []
+    for item in args.overrides:
+        key, _, value = item.partition("=")
+        if key.strip() == "reps":
+            try:
+                reps = int(value)
+            except ValueError:
+                raise UserError(f"reps must be a whole number, not {value!r}") from None
+        else:
+            overrides.append(item)
+    quiet = args.format == "json"
+    results, sides, run_id = calibrate(
+        args.target, overrides, reps=reps, synthesis=args.synthesis,
+        echo=(lambda m: print(m, file=sys.stderr)) if quiet else print,
+    )  # fmt: skip
+    if quiet:
+        records = [
+            {**c.to_dict(), "false_present_ci": list(c.false_present_ci), "power_ci": list(c.power_ci)} for c in results
+        ]
+        if sides is not None:
+            records = [{"side": side, "reps": reps, **rates} for side, rates in sides.items()]
+        print(json.dumps(records, indent=2))
+        return 0
+    if results:
+        format_report(results)
+    for side, rates in (sides or {}).items():
+        state = "no primary finding decides it" if not rates["tested"] else ""
+        print(
+            f"{side:<12} false present {rates['false_present_rate']:.3f} "
+            f"[{rates['false_present_ci_low']:.3f}, {rates['false_present_ci_high']:.3f}] after Holm, "
+            f"{rates['raw_false_present_rate']:.3f} raw {state}".rstrip()
+        )
+    if run_id:
+        print(f"logged as run {run_id}")
+    return 0
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
@@ -216,6 +258,18 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("target")
     pl.add_argument("overrides", nargs="*", help="the same overrides as `platform run`")
     pl.set_defaults(fn=cmd_plan)
+    c = sub.add_parser(
+        "calibrate",
+        help="false-present rate and power of each primary finding on simulated data: "
+        "platform calibrate <inquiry>[/<study>] [reps=N] [preset=...] [--format json] [--synthesis]",
+    )
+    c.add_argument("target")
+    c.add_argument("overrides", nargs="*", help="reps=N (default 400) and the same overrides as `platform run`")
+    c.add_argument("--format", choices=("table", "json"), default="table")
+    c.add_argument(
+        "--synthesis", action="store_true", help="simulate every study under the null at once; rates per side"
+    )
+    c.set_defaults(fn=cmd_calibrate)
     s = sub.add_parser("show", help="a run's studies and findings")
     s.add_argument("run", help="run id (or prefix), run name, or 'latest'")
     s.add_argument("--results-dir", default=DEFAULT_RESULTS)
