@@ -3,6 +3,8 @@ effect it is found; the data are clustered in the study's unit and measured by t
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -24,7 +26,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("study", "cfg", "unit", "effect"), CASES, ids=lambda x: type(x).__name__)
-def test_null_rarely_present_and_a_planted_effect_is_found(study, cfg, unit, effect) -> None:  # type: ignore[no-untyped-def]
+def test_null_rarely_present_and_a_planted_effect_is_found(study: Any, cfg: Any, unit: str, effect: float) -> None:
     sim = study.simulator(cfg)
     assert sim is not None and sim.unit == unit
     sim.planted_effect = effect
@@ -34,7 +36,9 @@ def test_null_rarely_present_and_a_planted_effect_is_found(study, cfg, unit, eff
 
 
 @pytest.mark.parametrize(("study", "cfg", "unit", "effect"), CASES, ids=lambda x: type(x).__name__)
-def test_one_primary_finding_on_its_unit_and_none_claims_to_track_the_verifier(study, cfg, unit, effect) -> None:  # type: ignore[no-untyped-def]
+def test_one_primary_finding_on_its_unit_and_none_claims_to_track_the_verifier(
+    study: Any, cfg: Any, unit: str, effect: float
+) -> None:
     sim = study.simulator(cfg)
     findings: list[Finding] = sim.measure(sim.simulate(np.random.default_rng(0), effect), seed=0)
     primary = [f for f in findings if f.primary]
