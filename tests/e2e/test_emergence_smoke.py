@@ -25,9 +25,14 @@ def test_emergence_smoke(tmp_path: Path) -> None:
         "emergence/on_policy_entropy",
     }
     assert all(f["control"] and f["n"] > 0 for f in findings)
-    primary = {f["metric"] for f in findings if f["primary"]}
-    assert {"self_report_twin_contrast", "direction_minus_length_auroc", "steer_refusal_vs_random",
-            "subject_minus_reference_log_ratio"} <= primary  # fmt: skip
+    # One primary per study; steering is a diagnostic beside the detection's primary.
+    primary = {f["study"]: f["metric"] for f in findings if f["primary"]}
+    assert primary == {
+        "emergence/self_description": "self_report_twin_contrast",
+        "emergence/knowledge_awareness": "direction_minus_length_auroc",
+        "emergence/on_policy_entropy": "subject_minus_reference_log_ratio",
+    }
+    assert "steer_refusal_vs_random" in {f["metric"] for f in findings if not f["primary"]}
     children = {c.data.tags["reflectlab.study"]: c for c in tracker.children(parent.info.run_id)}
 
     def artifacts(study: str, path: str | None = None) -> set[str]:

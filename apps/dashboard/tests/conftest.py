@@ -2,8 +2,8 @@
 
 - ``introspection/concept_injection`` on the embedded SmolLM2 (about a minute on two CPU cores): findings,
   samples with verdicts;
-- ``compounding`` with a self-training arm that does not exist: the recurrence study finishes (PNG plots, stepped
-  metrics), the self-training study fails - a run that failed half-way;
+- ``compounding`` with a crash injected into the self-training study: the recurrence study finishes (PNG plots,
+  stepped metrics), the self-training study raises - a run that failed half-way;
 
 then, through the same :class:`Tracker` the runner uses, a second model (a copy of the concept-injection run with
 one sample's verdict and one finding changed, so that models can be compared side by side and paired) and a run
@@ -13,6 +13,9 @@ still in progress (the newest run; never ended).
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +35,17 @@ from reflectlab.core.tracking import (
 from reflectlab.dashboard.store import RESULTS_ENV
 
 MODEL = "smollm2-135m-instruct"
+
+#: ``platform`` with the self-training study crashing when it starts (its traceback goes to error.txt).
+CRASH_SELF_TRAINING = """
+import sys
+from reflectlab.selfplay.compounding.self_training import SelfTrainingStudy
+def crash(self, ctx, cfg):
+    raise RuntimeError("a crash inside the study, injected by the dashboard tests")
+SelfTrainingStudy.run = crash
+from reflectlab.core.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
 SECOND = "planted-model"
 
 
@@ -56,7 +70,7 @@ def plant_second_model(tracker: Tracker, source: str, model: str = SECOND) -> st
     for rec in findings:
         rec["model"] = model
         if rec["metric"] == "detection_vs_random":  # a recognition effect this model "shows"
-            rec.update(value=0.75, ci_low=0.5, ci_high=1.0, n=40)
+            rec.update(value=0.75, ci_low=0.5, ci_high=1.0, n=8, p_value=0.001, verdict="present")
     with tracker.staging() as stage:
         text = tracker.read_text_artifact(source, "samples.jsonl") or ""
         samples = [json.loads(line) for line in text.splitlines()]
@@ -85,12 +99,16 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("dashboard-store")
     first = run_platform("run", "introspection/concept_injection", "preset=smoke", cwd=work)
     assert first.returncode == 0, first.stderr[-3000:]
-    failing = run_platform(
-        "run", "compounding", "preset=smoke", "studies.self_training.verifiers=[no-such-arm]", cwd=work
+    # A bad config value is refused before any run opens, so the half-way failure is a crash inside the study.
+    failing = subprocess.run(
+        [sys.executable, "-c", CRASH_SELF_TRAINING, "run", "compounding", "preset=smoke"],
+        cwd=work,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
-    # 1: the study raised (its traceback in error.txt); 2: without reflectlab-training the trainer lookup stops the
-    # run. Either way the recurrence study finished first and the run failed half-way.
-    assert failing.returncode in (1, 2), (failing.stdout[-2000:], failing.stderr[-2000:])
+    assert failing.returncode == 1, (failing.stdout[-2000:], failing.stderr[-2000:])
     folder = work / "reflectlab-results"
     tracker = Tracker(folder)
     plant_second_model(tracker, _study_run(tracker, "introspection/concept_injection"))
