@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +10,10 @@ import pytest
 
 from reflectlab.core.calibrate import calibrate_study
 from reflectlab.core.config import ConfigValueError
+from reflectlab.core.errors import UserError
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext
+from reflectlab.core.models.references import pick_reference
 from reflectlab.core.models.spec import ModelSpec
 from reflectlab.probes.emergence.on_policy_entropy import (
     PLACEMENTS,
@@ -49,11 +52,16 @@ def test_a_chat_model_that_favours_its_own_text_comes_out_present() -> None:
     assert f["user_assistant_ratio"].verdict == "present"
     assert f["reference_off_on_ratio"].verdict != "present"
     assert f["subject_minus_reference_log_ratio"].verdict == "present"
+    assert f["own_turn_minus_other_turn_log_ratio"].verdict == "present"
+    assert f["self_preference_interaction"].verdict == "present"
 
 
-def test_a_ratio_the_base_model_shares_is_not_enaction() -> None:
+def test_the_interaction_counts_both_models_own_text_advantage() -> None:
+    # Both models surer on their own text: self-preference (the interaction) is present, but the chat-vs-base
+    # diagnostic finds no difference between them.
     f = _findings(subject_own=0.6, reference_own=0.6)
     assert f["off_on_ratio"].verdict == "present"
+    assert f["self_preference_interaction"].verdict == "present"
     assert f["subject_minus_reference_log_ratio"].verdict != "present"
 
 
@@ -69,7 +77,7 @@ def test_the_unit_is_the_prompt() -> None:
     primary = next(f for f in found if f.primary)
     assert (primary.n, primary.unit) == (20, "prompt")
     assert primary.p_value < 0.025
-    assert [f.metric for f in found if f.primary] == ["subject_minus_reference_log_ratio"]
+    assert [f.metric for f in found if f.primary] == ["self_preference_interaction"]
 
 
 def test_a_base_model_that_favours_its_own_text_more_reads_reversed() -> None:
@@ -84,13 +92,18 @@ def test_the_simulator_without_the_difficulty_confound() -> None:
     assert cal.power >= 0.8
 
 
-def test_the_difficulty_confound_reads_present_under_the_null() -> None:
-    # The known failure of the current design (issue 20): a reference text that is harder for both scorers raises
-    # the subject's off/on ratio and lowers the reference's, so the primary reads twice that difficulty as an
-    # on-policy advantage. This test documents it; the redesign must turn it around.
-    sim = OnPolicyEntropySimulator(OnPolicyEntropyConfig(n_prompts=200))
-    cal = calibrate_study("emergence/on_policy_entropy", sim, reps=50, mde=False)
-    assert cal.false_present_rate > 0.5
+def test_the_difficulty_confound_that_fooled_the_old_headline_does_not_fool_the_interaction() -> None:
+    # A reference text harder for both scorers raises the subject's off/on ratio and lowers the reference's: the old
+    # headline (now a diagnostic) reads twice that difficulty as an on-policy advantage; the interaction cancels it.
+    sim = OnPolicyEntropySimulator(OnPolicyEntropyConfig(n_prompts=200), difficulty=0.1)
+    found = {f.metric: f for f in sim.measure(sim.simulate(np.random.default_rng(1), 0.0), seed=0)}
+    assert found["subject_minus_reference_log_ratio"].verdict == "present"
+    assert abs(found["subject_minus_reference_log_ratio"].value - 0.2) < 0.05
+    assert found["self_preference_interaction"].verdict != "present"
+    assert found["own_turn_minus_other_turn_log_ratio"].verdict != "present"
+    cal = calibrate_study("emergence/on_policy_entropy", sim, reps=100, mde=False)
+    assert cal.false_present_rate <= 0.1
+    assert cal.power >= 0.8
 
 
 def test_length_matching() -> None:
@@ -106,10 +119,12 @@ def test_the_study_runs_on_tiny_models(tmp_path: Path, tiny_dir: Path, tiny_base
                                 n_bootstrap=50)  # fmt: skip
     findings = OnPolicyEntropyStudy().run(ctx, cfg)
     metrics = {f.metric for f in findings}
-    assert {"off_on_ratio", "user_assistant_ratio", "reference_off_on_ratio",
-            "subject_minus_reference_log_ratio"} <= metrics  # fmt: skip
+    assert {"off_on_ratio", "user_assistant_ratio", "reference_off_on_ratio", "subject_minus_reference_log_ratio",
+            "own_turn_minus_other_turn_log_ratio", "self_preference_interaction"} <= metrics  # fmt: skip
     primary = next(f for f in findings if f.primary)
+    assert primary.metric == "self_preference_interaction"
     assert len(primary.details["matrix_mean_entropy"]) == 12  # 2 scorers x 2 authors x 3 placements
+    assert (primary.details["reference_model"], primary.details["reference_role"]) == (str(tiny_base_dir), "configured")
     assert OnPolicyEntropyStudy.side == "recognition"
 
 
@@ -120,3 +135,16 @@ def test_config_ranges() -> None:
         OnPolicyEntropyConfig(n_prompts=100_000)
     with pytest.raises(ConfigValueError, match="min_words"):
         OnPolicyEntropyConfig(min_words=0)
+
+
+def test_the_reference_is_chosen_per_subject() -> None:
+    embedded = pick_reference("smollm2-135m-instruct")
+    assert (embedded.name, embedded.role) == ("gemma3-270m", "fallback") and "not smollm2" in embedded.why
+    assert pick_reference("HuggingFaceTB/SmolLM2-360M-Instruct").name == "HuggingFaceTB/SmolLM2-360M"
+    assert pick_reference("qwen2.5-7b-instruct").name == "Qwen/Qwen2.5-7B"  # without the organisation, any case
+    assert pick_reference("org/some-7b-chat", base="org/some-7b").role == "base"
+    assert pick_reference("org/some-7b-chat", "org/other-7b").role == "configured"
+    with pytest.raises(
+        UserError, match=re.escape("no known base model for org/some-7b-chat: set studies.x.reference_model=")
+    ):
+        pick_reference("org/some-7b-chat", key="studies.x.reference_model")

@@ -18,5 +18,8 @@ class ModelSpec:
     dtype: str = "float32"
     device: str = "cpu"
     adapter: str | None = None
+    # The subject's base model (its pre-post-training checkpoint), used as the reference or cross model where a
+    # study asks for one with reference_model=auto; None = a known pairing, else a fallback the findings name.
+    base: str | None = None
     # Rows per forward; on 2 CPU cores decode is 5x faster per token at 128 than at 16 (docs/performance.md).
     batch_size: int = 128

@@ -1,20 +1,24 @@
 """Study ``emergence/on_policy_entropy`` (RESEARCH.md §1.3, after Asvin and Lindsey 2026): does a post-trained model
 treat its own outputs as actions - lower next-token entropy on its own text in its own turn than on other text?
 
-Pipeline: the subject (a chat model) and a reference model (by default the other embedded model, ``gemma3-270m``,
-a base model with no chat template) each sample one response per prompt -> the two responses of a prompt are cut
-to the same number of words (length- and prompt-matched pairs) -> every scorer teacher-forces every author's text
-in the assistant turn (after the prompt), in the user turn, and as raw text with no template -> mean next-token
-entropy (nats) over the text's tokens.
+Pipeline: the subject and a reference model (its base model where one is known, else a model of similar size; the
+findings name which and why, see :mod:`reflectlab.core.models.references`) each sample one response per prompt ->
+the two responses of a prompt are cut to the same number of words (length- and prompt-matched pairs) -> every scorer
+teacher-forces every author's text after the same context, the prompt, in three placements: the assistant turn, a
+user turn, and raw text with no template -> mean next-token entropy (nats) over the text's tokens.
 
-Controls: on-policy text visits confident states by construction, so the raw off/on ratio is not enough; the
-informative numbers are the *difference between the chat model's ratio and the base model's ratio* on the same
-prompt pairs, and the cross-model matrix (each scorer on each author's text).
+Primary (issue 20): the scorer x author interaction in the assistant turn, on the log scale, per prompt:
+``[log H_s(ref text) - log H_s(own text)] + [log H_r(subject text) - log H_r(its own text)]`` - each model's
+entropy on the other's text minus on its own, summed. Whose text is harder (an author effect, shared by both
+scorers) and which scorer is more confident (a scorer effect) cancel in it; what is left is the two models' own-text
+advantages added together. With a base reference (the anchor found the effect essentially absent in base models)
+that is the subject's own advantage. The old headline, the subject's off/on log ratio minus the reference's, is a
+diagnostic now: a two-model design cannot separate it from text difficulty (it reads twice the difficulty
+difference with no self-preference at all). A second diagnostic contrast, turn x author within the subject, asks
+whether the subject's own text gains more from its own turn than the other text does.
 
 The independent unit is the prompt (one length-matched pair of texts per prompt): every finding is a mean over
-prompts with a t-interval over prompts. Known weakness of this design (issue 20): if the reference model's text is
-harder for *both* scorers, the subject's off/on ratio rises and the reference's falls, so the primary difference
-reads that difficulty twice as an on-policy advantage. The simulator keeps that confound; calibration shows it.
+prompts with a t-interval over prompts.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from reflectlab.core.errors import UserError
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
 from reflectlab.core.models.base import Model, Placement, Prompt, SamplingParams, user
-from reflectlab.core.models.embedded import other_embedded
+from reflectlab.core.models.references import Reference, pick_reference
 from reflectlab.core.plan import PlanContext, Work
 from reflectlab.core.stats import UnitEstimate, cluster_diff_ci, cluster_mean_ci
 from reflectlab.probes.topics import shipped_topics
@@ -59,7 +63,11 @@ class OnPolicyEntropyConfig(StudyConfig):
     max_new_tokens: int = option(48, "Tokens sampled per response.")
     temperature: float = option(1.0, "Sampling temperature of the responses.")
     min_words: int = option(4, "Pairs whose shorter response has fewer words are dropped.")
-    reference_model: str = option("auto", "The reference model; 'auto' = the other embedded model (a base model).")
+    reference_model: str = option(
+        "auto",
+        "The reference model; 'auto' = model.base, else the subject's known base model, else (embedded subjects "
+        "only) the other embedded model, named as a fallback in the findings.",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -98,8 +106,9 @@ def sample(model: Model, prompts: list[str], cfg: OnPolicyEntropyConfig, seed: i
 
 
 def entropies(model: Model, texts: list[str], prompts: list[str], placement: Placement) -> np.ndarray:
-    """Mean next-token entropy of each text: after its prompt in the assistant turn, alone in the user turn, or raw."""
-    contexts: list[Prompt | None] = list(prompts) if placement == "assistant" else [None] * len(texts)
+    """Mean next-token entropy of each text after its prompt, placed in the assistant turn, in a user turn, or as raw
+    text after the prompt's text: the same context in all three, so a turn ratio measures the turn alone."""
+    contexts: list[Prompt | None] = list(prompts)
     scored = model.score(texts, contexts, placement=placement, desc=f"entropy ({placement})")
     return np.array([s.mean_entropy for s in scored])
 
@@ -123,17 +132,23 @@ def measure(
     seed: int,
     n_bootstrap: int,
     prompts: Sequence[object] | None = None,
+    choice: Reference | None = None,
 ) -> list[Finding]:
     """Findings from ``h[(scorer, author, placement)]``: per-pair mean entropies (scorer and author are "subject" or
     "reference"; the pairs are the same, in the same order, in every cell). ``subject`` and ``reference`` name the
-    two models; ``prompts`` gives each pair's prompt id (the unit; each pair its own prompt when None). Intervals
-    are t-intervals over prompts (``seed`` and ``n_bootstrap`` are unused: nothing is resampled)."""
+    two models (``choice`` says how the reference was chosen); ``prompts`` gives each pair's prompt id (the unit;
+    each pair its own prompt when None). Intervals are t-intervals over prompts (``seed`` and ``n_bootstrap`` are
+    unused: nothing is resampled)."""
     s_on, s_off = h[("subject", "subject", "assistant")], h[("subject", "reference", "assistant")]
     r_on, r_off = h[("reference", "reference", "assistant")], h[("reference", "subject", "assistant")]
     subject_lr, reference_lr = _log_ratio(s_off, s_on), _log_ratio(r_off, r_on)
+    # turn x author within the subject: own text's user/assistant log ratio minus the other text's
+    turn_own = _log_ratio(h[("subject", "subject", "user")], s_on)
+    turn_other = _log_ratio(h[("subject", "reference", "user")], s_off)
     matrix = {f"{scorer}|{author}|{placement}": float(np.nanmean(v)) for (scorer, author, placement), v in h.items()}
     names = {"subject": subject, "reference": reference}
-    details = {"matrix_mean_entropy": matrix, "models": names, "ratio": "geometric mean over prompt pairs"}
+    details: dict[str, object] = {"matrix_mean_entropy": matrix, "models": names,
+                                  "ratio": "geometric mean over prompt pairs", **(choice.details() if choice else {})}  # fmt: skip
 
     def ratio_finding(num: np.ndarray, den: np.ndarray, metric: str, control: str, note: str) -> Finding:
         return Finding.from_estimate(
@@ -146,6 +161,7 @@ def measure(
                 "definition": note,
                 "numerator_mean": float(np.mean(num)),
                 "denominator_mean": float(np.mean(den)),
+                **(choice.details() if choice else {}),
             },
         )
 
@@ -191,12 +207,39 @@ def measure(
             control=f"the same off/on log ratio in {reference}",
             control_value=0.0,
             margin=margin,
+            details={
+                **details,
+                "definition": "log(off/on) of the subject minus log(off/on) of the reference, paired per prompt: "
+                "the chat-vs-base comparison of the anchor; a diagnostic, because it also reads twice the "
+                "difference in how hard the two authors' texts are",
+            },
+        ),
+        Finding.from_estimate(
+            cluster_diff_ci(turn_own, turn_other, prompts, unit=UNIT, null=0.0, alternative="greater"),
+            metric="own_turn_minus_other_turn_log_ratio",
+            control="the same user/assistant log ratio on the reference's text",
+            control_value=0.0,
+            margin=margin,
+            details={
+                **details,
+                "definition": "the subject's log(user/assistant) entropy ratio on its own text minus on the "
+                "reference's, paired per prompt (turn x author; text difficulty cancels): above 0 = its own text "
+                "gains more from its own turn",
+            },
+        ),
+        Finding.from_estimate(
+            cluster_mean_ci(subject_lr + reference_lr, prompts, unit=UNIT, null=0.0, alternative="greater"),
+            metric="self_preference_interaction",
+            control="no scorer x author interaction (whose text is harder and which scorer is surer both cancel)",
+            control_value=0.0,
+            margin=margin,
             primary=True,
             details={
                 **details,
-                "definition": "log(off/on) of the subject minus log(off/on) of the reference, "
-                "paired per prompt: present = the subject favours its own text more than the reference "
-                "favours its own",
+                "definition": "per prompt, [log H_subject(reference text) - log H_subject(own text)] + "
+                "[log H_reference(subject text) - log H_reference(own text)] in the assistant turn: the two "
+                "models' own-text advantages summed, free of text difficulty; present = lower entropy on one's "
+                "own text than on the other's",
             },
         ),
     ]
@@ -209,23 +252,24 @@ class OnPolicyEntropySimulator(Simulator):
     On the log scale an entropy is ``the scorer's level (subject 2.6, reference 2.9 nats) + the prompt's effect
     (sd 0.2, every cell of the prompt) + the text's own difficulty (sd 0.15, shared by both scorers and all
     placements of that text) + the placement's effect (user turn +0.25, raw +0.3 for the subject; +0.1 each for the
-    reference) + cell noise (sd 0.08)``. Every scorer is more confident on its own text in the assistant turn by a
-    common 0.08 (what any sampler has on its own samples), and - the confound - the reference model's text is harder
-    for *both* scorers by ``difficulty`` (0.05 by default, a 5% entropy difference). The planted effect lowers the
-    subject's entropy on its own text in its assistant turn by ``effect`` (log units): the on-policy advantage the
-    study looks for. Under the confound the primary difference reads ``2 x difficulty`` with no effect planted."""
+    reference) + cell noise (sd 0.08)``. The confound: the reference model's text is harder for *both* scorers by
+    ``difficulty`` (0.1 by default, a 10% entropy difference), which the old headline read as 0.2 of on-policy
+    advantage with none planted. ``own_advantage`` (0 by default, as the anchor found for base models) makes every
+    scorer surer on its own text in its assistant turn; the interaction counts it as self-preference by definition.
+    The planted effect lowers the subject's entropy on its own text in its assistant turn by ``effect`` (log
+    units): the on-policy advantage the study looks for."""
 
-    metric = "subject_minus_reference_log_ratio"
+    metric = "self_preference_interaction"
     unit = UNIT
     planted_effect = 0.15
 
-    def __init__(self, cfg: OnPolicyEntropyConfig, *, difficulty: float = 0.05) -> None:
+    def __init__(self, cfg: OnPolicyEntropyConfig, *, difficulty: float = 0.1, own_advantage: float = 0.0) -> None:
         self.cfg = cfg
         self.difficulty = difficulty
+        self.own_advantage = own_advantage
         self.nuisance = (
-            f"{cfg.n_prompts} prompts; prompt effect sd 0.2, text difficulty sd 0.15 shared by both scorers, a common "
-            f"own-sample advantage 0.08 for both models; the reference's text harder for both scorers by "
-            f"{difficulty} (the confound of issue 20)"
+            f"{cfg.n_prompts} prompts; prompt effect sd 0.2, text difficulty sd 0.15 shared by both scorers and all "
+            f"placements; the reference's text harder for both scorers by {difficulty} (the confound of issue 20)"
         )
 
     def simulate(self, rng: np.random.Generator, effect: float) -> dict[tuple[str, str, str], np.ndarray]:
@@ -242,7 +286,7 @@ class OnPolicyEntropySimulator(Simulator):
                 for placement in PLACEMENTS:
                     log_h = level[scorer] + prompt + text[author] + turn[scorer][placement] + rng.normal(0, 0.08, n)
                     if scorer == author and placement == "assistant":
-                        log_h = log_h - 0.08 - (effect if scorer == "subject" else 0.0)
+                        log_h = log_h - self.own_advantage - (effect if scorer == "subject" else 0.0)
                     h[(scorer, author, placement)] = np.exp(log_h)
         return h
 
@@ -259,14 +303,14 @@ class OnPolicyEntropyStudy(Study[OnPolicyEntropyConfig]):
         return OnPolicyEntropySimulator(cfg)
 
     @staticmethod
-    def _reference(cfg: OnPolicyEntropyConfig, subject: str) -> str:
-        return other_embedded(subject) if cfg.reference_model == "auto" else cfg.reference_model
+    def _reference(cfg: OnPolicyEntropyConfig, subject: str, base: str | None) -> Reference:
+        return pick_reference(subject, cfg.reference_model, base=base, key="studies.on_policy_entropy.reference_model")
 
     def plan(self, cfg: OnPolicyEntropyConfig, ctx: PlanContext) -> Work:
         prompts = build_prompts(cfg.n_prompts)
         work = Work()
         text_tokens = int(0.8 * cfg.max_new_tokens) * len(prompts)  # matched pairs are cut to the shorter text
-        for name in (ctx.subject, self._reference(cfg, ctx.subject)):
+        for name in (ctx.subject, self._reference(cfg, ctx.subject, ctx.spec.base).name):
             prompt_tokens = ctx.count(name, chats(prompts))
             work.generate(name, len(prompts), prompt_tokens, cfg.max_new_tokens)
             # 2 authors x (assistant turn after the prompt, user turn, raw)
@@ -275,7 +319,8 @@ class OnPolicyEntropyStudy(Study[OnPolicyEntropyConfig]):
 
     def run(self, ctx: RunContext, cfg: OnPolicyEntropyConfig) -> list[Finding]:
         subject = ctx.model()
-        ref_name = self._reference(cfg, subject.name)
+        choice = self._reference(cfg, subject.name, ctx.model_spec.base)
+        ref_name = choice.name
         reference = ctx.model(ref_name)
         prompts = build_prompts(cfg.n_prompts)
         texts = {
@@ -303,4 +348,4 @@ class OnPolicyEntropyStudy(Study[OnPolicyEntropyConfig]):
         ctx.log_metrics({f"H.{s}.{a}.{pl}": float(np.mean(v)) for (s, a, pl), v in h.items()}
                         | {"pairs_kept": float(len(keep))})  # fmt: skip
         return measure(h, subject=subject.name, reference=ref_name, margin=cfg.margin, seed=ctx.seed,
-                       n_bootstrap=cfg.n_bootstrap, prompts=keep)  # fmt: skip
+                       n_bootstrap=cfg.n_bootstrap, prompts=keep, choice=choice)  # fmt: skip

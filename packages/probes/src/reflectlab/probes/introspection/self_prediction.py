@@ -32,7 +32,7 @@ from reflectlab.core.config import FineTune, StudyConfig, fine_tune, option, req
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
 from reflectlab.core.models.base import Model, SamplingParams, user
-from reflectlab.core.models.embedded import other_embedded
+from reflectlab.core.models.references import pick_reference
 from reflectlab.core.models.spec import ModelSpec
 from reflectlab.core.plan import PlanContext, Work
 from reflectlab.core.stats import paired_rate_diff_ci, rate_ci
@@ -113,7 +113,11 @@ class SelfPredictionConfig(StudyConfig):
     n_context_words: int = option(30, "Context words; each varies one object prompt of every family.")
     held_out_fraction: float = option(0.4, "Share of the context words held out: their prompts are only predicted.")
     answer_tokens: int = option(6, "Tokens generated per object-level answer.")
-    cross_model: str = option("auto", "The cross-predictor's base model; 'auto' = the other embedded model.")
+    cross_model: str = option(
+        "auto",
+        "The cross-predictor's base model; 'auto' = model.base, else (embedded subjects) the other embedded model, "
+        "else the subject's known base model (the findings name the choice).",
+    )
     train: FineTune = fine_tune(epochs=2.0, lora_r=16, learning_rate=2e-4, batch_size=8)
     behaviour_change: bool = option(True, "Also train S on the opposite behaviour: does it then predict the new one?")
 
@@ -381,7 +385,7 @@ class SelfPredictionStudy(Study[SelfPredictionConfig]):
         train_items = [it for it in items if not prompts[it[0]].held_out]
         test_items = [it for it in items if prompts[it[0]].held_out]
         m = ctx.subject
-        cross = other_embedded(m) if cfg.cross_model == "auto" else cfg.cross_model
+        cross = pick_reference(m, cfg.cross_model, base=ctx.spec.base, key="studies.self_prediction.cross_model").name
         objects = [object_chat(p) for p in prompts]
         n_answers = 3 if cfg.behaviour_change else 2  # M, S (and S') answer every object prompt
         epochs = cfg.train.epochs
@@ -402,7 +406,10 @@ class SelfPredictionStudy(Study[SelfPredictionConfig]):
 
     def run(self, ctx: RunContext, cfg: SelfPredictionConfig) -> list[Finding]:
         subject = ctx.model()
-        cross_name = other_embedded(subject.name) if cfg.cross_model == "auto" else cfg.cross_model
+        choice = pick_reference(
+            subject.name, cfg.cross_model, base=ctx.model_spec.base, key="studies.self_prediction.cross_model"
+        )
+        cross_name = choice.name
         prompts = build_prompts(cfg, ctx.seed)
         items = meta_items(prompts)
         train_items = [it for it in items if not prompts[it[0]].held_out]
@@ -451,6 +458,8 @@ class SelfPredictionStudy(Study[SelfPredictionConfig]):
         ctx.log_samples(samples)
         ctx.log_metrics({"n_train_items": float(len(train_items)), "n_test_items": float(len(test_items)),
                          "m_s_behaviour_agreement": float(np.mean([a == b for a, b in zip(m_answers, s_answers, strict=True)]))})  # fmt: skip
+        for f in findings:  # which model the cross arm is, and why
+            f.details.update(choice.details())
         return findings
 
     @staticmethod

@@ -21,7 +21,7 @@ from reflectlab.core.config import StudyConfig, option, require
 from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
 from reflectlab.core.models.base import Model, Prompt, SamplingParams, user
-from reflectlab.core.models.embedded import other_embedded
+from reflectlab.core.models.references import pick_reference
 from reflectlab.core.plan import PlanContext, Work
 from reflectlab.core.stats import UnitEstimate, auroc, cluster_auroc_ci, rate_ci
 from reflectlab.probes.self_report import order_bias, two_way_choice
@@ -47,7 +47,11 @@ class TemperatureConfig(StudyConfig):
     low_temperature: float = option(0.3, "The low sampling temperature.")
     high_temperature: float = option(1.5, "The high sampling temperature.")
     max_new_tokens: int = option(40, "Tokens generated per text.")
-    cross_judge: str = option("auto", "The cross-model judge's name or path; 'auto' = the other embedded model.")
+    cross_judge: str = option(
+        "auto",
+        "The cross-model judge's name or path; 'auto' = model.base, else (embedded subjects) the other embedded "
+        "model, else the subject's known base model (the findings name the choice).",
+    )
     fit_fraction: float = option(0.5, "Share of topics that fit the accuracy thresholds; accuracy uses the rest.")
 
     def __post_init__(self) -> None:
@@ -301,7 +305,9 @@ class TemperatureStudy(Study[TemperatureConfig]):
 
     def plan(self, cfg: TemperatureConfig, ctx: PlanContext) -> Work:
         items = build_items(cfg)
-        cross = other_embedded(ctx.subject) if cfg.cross_judge == "auto" else cfg.cross_judge
+        cross = pick_reference(
+            ctx.subject, cfg.cross_judge, base=ctx.spec.base, key="studies.temperature.cross_judge"
+        ).name
         work = Work()
         requests = [user(it.request) for it in items]
         judge_prompts = [judge_prompt(it, "high", "low") for it in items]  # the texts are not written yet
@@ -314,7 +320,10 @@ class TemperatureStudy(Study[TemperatureConfig]):
 
     def run(self, ctx: RunContext, cfg: TemperatureConfig) -> list[Finding]:
         subject = ctx.model()
-        cross_name = other_embedded(subject.name) if cfg.cross_judge == "auto" else cfg.cross_judge
+        choice = pick_reference(
+            subject.name, cfg.cross_judge, base=ctx.model_spec.base, key="studies.temperature.cross_judge"
+        )
+        cross_name = choice.name
         cross = ctx.model(cross_name)
         items = build_items(cfg)
         generate_texts(subject, items, cfg, ctx.seed)
@@ -365,6 +374,8 @@ class TemperatureStudy(Study[TemperatureConfig]):
             }
             for i, it in enumerate(items)
         )
+        for f in findings:  # which model the cross arm is, and why
+            f.details.update(choice.details())
         return findings
 
 
