@@ -29,14 +29,15 @@ def test_smoke_run_on_smollm2_then_cached_rerun(tmp_path: Path) -> None:
         "introspection/temperature", "introspection/self_prediction", "introspection/concept_injection"
     }  # fmt: skip
     metrics = {f["metric"] for f in findings}
-    assert {"privileged_access", "style_confound", "self_minus_cross", "detection_vs_random"} <= metrics
+    assert {"self_advantage_interaction", "privileged_access", "style_confound", "self_minus_cross",
+            "detection_vs_random"} <= metrics  # fmt: skip
     assert all(f["n"] > 0 for f in findings if f["value"] is not None)
     children = {c.data.tags["reflectlab.study"]: c for c in tracker.children(parent.info.run_id)}
     assert all(c.info.status == "FINISHED" for c in children.values())
     temperature = children["introspection/temperature"]
     samples_path = Path(tracker.client.download_artifacts(temperature.info.run_id, "samples.jsonl", str(tmp_path)))
     samples = [json.loads(line) for line in samples_path.read_text().splitlines()]
-    assert len(samples) == 12 and {"prompt", "output", "verdict"} <= set(samples[0])
+    assert len(samples) == 24 and {"prompt", "output", "verdict", "author"} <= set(samples[0])  # both authors' texts
     assert all(c.data.metrics["model_work_tokens"] > 0 for c in children.values())
     adapters = {
         a.path for a in tracker.client.list_artifacts(children["introspection/self_prediction"].info.run_id, "adapters")

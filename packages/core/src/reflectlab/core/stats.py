@@ -161,7 +161,7 @@ def _nan_safe(fn: Callable[..., float], fallback: float) -> Callable[..., float]
 # thousands of resamples cost one matrix product. Rates use score intervals that stay honest at 0/n and n/n.
 # --------------------------------------------------------------------------------------------------------------
 
-ALTERNATIVES = ("greater", "less")
+ALTERNATIVES = ("greater", "less", "two-sided")
 #: Fewer units than this give no bootstrap interval (a bootstrap over a handful of values is not an interval).
 MIN_BOOTSTRAP_UNITS = 8
 #: Fewer units than this give no interval at all.
@@ -219,10 +219,11 @@ def _t_interval(means: np.ndarray, null: float, alternative: str, level: float) 
     q = float(sps.t.ppf(0.5 + level / 2, df=g - 1))
     if se == 0.0:
         # every unit has the same mean: a zero-width interval; the p-value is 0 or 1 by which side it lies on
-        side = value - null if alternative == "greater" else null - value
+        side = {"greater": value - null, "less": null - value}.get(alternative, abs(value - null))
         return value, value, value, 0.0 if side > 0 else 1.0
     t = (value - null) / se
-    p = float(sps.t.sf(t, df=g - 1)) if alternative == "greater" else float(sps.t.cdf(t, df=g - 1))
+    upper, lower = float(sps.t.sf(t, df=g - 1)), float(sps.t.cdf(t, df=g - 1))
+    p = {"greater": upper, "less": lower}.get(alternative, min(1.0, 2 * min(upper, lower)))
     return value, value - q * se, value + q * se, p
 
 
@@ -382,8 +383,10 @@ def _percentile(
     if len(boot) == 0:
         return float("nan"), float("nan"), float("nan")
     low, high = np.quantile(boot, [0.5 - level / 2, 0.5 + level / 2])
-    wrong = np.sum(boot <= null) if alternative == "greater" else np.sum(boot >= null)
-    return float(low), float(high), float((1 + wrong) / (1 + len(boot)))
+    upper = float((1 + np.sum(boot <= null)) / (1 + len(boot)))  # against "greater"
+    lower = float((1 + np.sum(boot >= null)) / (1 + len(boot)))  # against "less"
+    p = {"greater": upper, "less": lower}.get(alternative, min(1.0, 2 * min(upper, lower)))
+    return float(low), float(high), p
 
 
 def _pair_matrix(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -432,6 +435,41 @@ def cluster_auroc_ci(
     w = _bootstrap_weights(codes, g, n_resamples, seed)
     boot = _weighted_auroc(c, w[:, pos], w[:, neg])
     low, high, p = _percentile(boot, value, null, alternative, level)
+    return UnitEstimate(value, low, high, g, unit=unit, p_value=p, method=method)
+
+
+def cluster_auroc_contrast_ci(
+    terms: Sequence[tuple[float, np.ndarray, np.ndarray]],
+    labels: Sequence[int] | np.ndarray,
+    units: Sequence[object] | np.ndarray | None = None,
+    *,
+    unit: str = "item",
+    null: float = 0.0,
+    alternative: str = "greater",
+    seed: int = 0,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    level: float = DEFAULT_LEVEL,
+) -> UnitEstimate:
+    """A linear combination of AUROCs, ``sum(coef x AUROC(scores[mask], labels[mask]))`` over ``terms`` of
+    ``(coef, scores, mask)`` on one set of items, with one cluster bootstrap over units shared by every term (an
+    interaction of judges x authors, say, when both authors' items belong to the same topics)."""
+    _check_alternative(alternative)
+    y = np.asarray(labels, dtype=int)
+    codes, g = unit_index(units, len(y))
+    method = "cluster bootstrap"
+    parts = []
+    for coef, scores, mask in terms:
+        m = np.asarray(mask, dtype=bool)
+        c, pos, neg = _pair_matrix(np.asarray(scores, dtype=float)[m], y[m])
+        if pos.sum() == 0 or neg.sum() == 0:
+            return _nan_estimate(g, unit, method)
+        parts.append((float(coef), c, np.flatnonzero(m)[pos], np.flatnonzero(m)[neg]))
+    value = float(sum(coef * c.mean() for coef, c, _, _ in parts))
+    if g < MIN_BOOTSTRAP_UNITS:
+        return _nan_estimate(g, unit, method, value)
+    w = _bootstrap_weights(codes, g, n_resamples, seed)
+    boot = sum(coef * _weighted_auroc(c, w[:, pos], w[:, neg]) for coef, c, pos, neg in parts)
+    low, high, p = _percentile(np.asarray(boot), value, null, alternative, level)
     return UnitEstimate(value, low, high, g, unit=unit, p_value=p, method=method)
 
 
