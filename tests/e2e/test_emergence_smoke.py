@@ -30,7 +30,7 @@ def test_emergence_smoke(tmp_path: Path) -> None:
     assert primary == {
         "emergence/self_description": "self_report_twin_contrast",
         "emergence/knowledge_awareness": "direction_minus_length_auroc",
-        "emergence/on_policy_entropy": "subject_minus_reference_log_ratio",
+        "emergence/on_policy_entropy": "self_preference_interaction",
     }
     assert "steer_refusal_vs_random" in {f["metric"] for f in findings if not f["primary"]}
     children = {c.data.tags["reflectlab.study"]: c for c in tracker.children(parent.info.run_id)}

@@ -9,9 +9,11 @@ import pytest
 from reflectlab.core.stats import (
     auroc,
     cluster_auroc_ci,
+    cluster_auroc_contrast_ci,
     cluster_diff_ci,
     cluster_mean_ci,
     correlation_ci,
+    crossed_mean_ci,
     newcombe_diff_ci,
     rate_ci,
     unit_means,
@@ -112,3 +114,46 @@ def test_correlation_interval_by_unit() -> None:
     x = rng.normal(size=60)
     est = correlation_ci(x, 0.7 * x + rng.normal(0, 0.5, size=60), np.repeat(np.arange(30), 2))
     assert est.n == 30 and est.ci_low < est.value < est.ci_high and est.ci_low > 0.4
+
+
+def test_two_sided_p_values_count_both_tails() -> None:
+    rng = np.random.default_rng(0)
+    below = rng.normal(-1.0, 1.0, 40)
+    assert cluster_mean_ci(below, alternative="greater").p_value > 0.99
+    assert cluster_mean_ci(below, alternative="two-sided").p_value < 0.01
+    labels = np.tile([0, 1], 40)
+    backwards = -labels + rng.normal(0, 0.5, 80)
+    est = cluster_auroc_ci(backwards, labels, np.repeat(np.arange(20), 4), alternative="two-sided", n_resamples=500)
+    assert est.value < 0.5 and est.p_value < 0.01
+
+
+def test_an_auroc_contrast_shares_one_resampling_of_units() -> None:
+    rng = np.random.default_rng(1)
+    units = np.tile(np.repeat(np.arange(30), 4), 2)
+    labels = np.tile([0, 1, 0, 1], 60)
+    author = np.repeat([True, False], 120)
+    a, b = labels * 0.5 + rng.normal(0, 1, 240), labels * 0.5 + rng.normal(0, 1, 240)
+    terms = [(1.0, a, author), (-1.0, b, author), (-1.0, a, ~author), (1.0, b, ~author)]
+    est = cluster_auroc_contrast_ci(terms, labels, units, unit="topic", n_resamples=500)
+    by_hand = auroc(a[author], labels[author]) - auroc(b[author], labels[author])
+    by_hand -= auroc(a[~author], labels[~author]) - auroc(b[~author], labels[~author])
+    assert est.value == pytest.approx(by_hand) and est.n == 30 and est.ci_low < 0 < est.ci_high
+    planted = np.where(author, a + 2 * labels, a)  # judge a reads its own items better
+    terms[0], terms[2] = (1.0, planted, author), (-1.0, planted, ~author)
+    assert cluster_auroc_contrast_ci(terms, labels, units, n_resamples=500).ci_low > 0
+
+
+def test_seeds_crossed_with_prompts_keep_the_seed_variation_in_the_interval() -> None:
+    rng = np.random.default_rng(2)
+    false_present, naive_false_present, reps = 0, 0, 400
+    for _ in range(reps):  # 3 seeds whose fine-tunes differ, 40 prompts, no effect
+        cells = rng.normal(0, 0.08, (3, 1)) + rng.normal(0, 0.1, (1, 40)) + rng.normal(0, 0.2, (3, 40))
+        false_present += crossed_mean_ci(cells).ci_low > 0
+        naive_false_present += cluster_mean_ci(cells.mean(axis=0)).ci_low > 0  # prompts only: seed noise unseen
+    assert false_present / reps <= 0.06 < naive_false_present / reps
+    est = crossed_mean_ci(np.full((3, 5), 0.2) + np.arange(3)[:, None] * 0.01)
+    assert est.n == 3 and est.unit == "seed" and est.ci_low < 0.21 < est.ci_high
+    one = crossed_mean_ci(np.ones((1, 10)))
+    assert one.n == 1 and np.isnan(one.ci_low)  # one seed: no interval
+    missing = np.array([[0.1, np.nan, 0.3], [0.2, 0.5, 0.1], [0.0, 0.4, 0.2]])
+    assert crossed_mean_ci(missing).value == pytest.approx(np.mean(missing[:, [0, 2]]))  # incomplete prompts left out

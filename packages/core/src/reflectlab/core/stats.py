@@ -261,6 +261,54 @@ def cluster_diff_ci(
     return cluster_mean_ci(x - y, units, **kwargs)  # type: ignore[arg-type]
 
 
+def crossed_mean_ci(
+    cells: np.ndarray,
+    *,
+    unit: str = "seed",
+    null: float = 0.0,
+    alternative: str = "greater",
+    level: float = DEFAULT_LEVEL,
+) -> UnitEstimate:
+    """Grand mean of a seeds x items matrix of cell means (fine-tune seeds crossed with prompts, say), with an
+    interval that counts both sources of variation: ``Var = (MS_seed + MS_item - MS_residual) / (S x P)`` from the
+    two-way ANOVA (a variance component estimated below 0 is set to 0) and Satterthwaite's degrees of freedom. With
+    few seeds whose variation dominates, the degrees of freedom fall towards ``S - 1`` and the interval widens, as
+    it must; ``n`` counts seeds. Items (columns) with a missing cell are left out; fewer than :data:`MIN_UNITS`
+    seeds or items give no interval."""
+    _check_alternative(alternative)
+    x = np.asarray(cells, dtype=float)
+    if x.ndim != 2:
+        raise ValueError("cells must be a seeds x items matrix")
+    x = x[:, np.all(np.isfinite(x), axis=0)]
+    n_seeds, n_items = x.shape
+    method = "seed x item crossed, Satterthwaite t"
+    if n_seeds == 0 or n_items == 0:
+        return _nan_estimate(n_seeds, unit, method)
+    value = float(x.mean())
+    if n_seeds < MIN_UNITS or n_items < MIN_UNITS:
+        return _nan_estimate(n_seeds, unit, method, value)
+    resid = x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + value
+    ms_seed = n_items * float(np.var(x.mean(axis=1), ddof=1))
+    ms_item = n_seeds * float(np.var(x.mean(axis=0), ddof=1))
+    ms_resid = float(np.sum(resid**2)) / ((n_seeds - 1) * (n_items - 1))
+    # the mean squares that make up the variance (a component below 0 leaves its mean square out)
+    parts = [(ms_seed, n_seeds - 1), (ms_item, n_items - 1), (-ms_resid, (n_seeds - 1) * (n_items - 1))]
+    if ms_seed + ms_item - ms_resid < max(ms_seed, ms_item):
+        parts = [max(parts[:2], key=lambda t: t[0])]
+    total = sum(m for m, _ in parts)
+    var = total / (n_seeds * n_items)
+    if var <= 0:
+        side = {"greater": value - null, "less": null - value}.get(alternative, abs(value - null))
+        return UnitEstimate(value, value, value, n_seeds, unit=unit, p_value=0.0 if side > 0 else 1.0, method=method)
+    df = total**2 / sum(m**2 / d for m, d in parts)
+    se = float(np.sqrt(var))
+    q = float(sps.t.ppf(0.5 + level / 2, df=df))
+    t = (value - null) / se
+    upper, lower = float(sps.t.sf(t, df=df)), float(sps.t.cdf(t, df=df))
+    p = {"greater": upper, "less": lower}.get(alternative, min(1.0, 2 * min(upper, lower)))
+    return UnitEstimate(value, value - q * se, value + q * se, n_seeds, unit=unit, p_value=p, method=method)
+
+
 def wilson_ci(successes: int, n: int, *, level: float = DEFAULT_LEVEL) -> tuple[float, float]:
     """Wilson score interval of a rate: defined and honest at 0/n and n/n (0/24 gives [0, 0.138])."""
     if n <= 0:
