@@ -167,3 +167,31 @@ def test_the_study_runs_on_a_tiny_model(tmp_path: Path, tiny_dir: Path) -> None:
 
     assert PeftConfig.from_pretrained(str(tmp_path / "adapters" / "risky-seed0")).peft_type == "LORA"
     assert len((tmp_path / "samples.jsonl").read_text().splitlines()) == 4  # base + 3 arms
+
+
+def test_arms_designed_to_differ_do_not_make_a_shift_correlation() -> None:
+    # The risky arm moves behaviour and self-report up, the safe arm both down: pooled over arms that reads as a
+    # strong correlation, but within each arm the two shifts are unrelated.
+    rng = np.random.default_rng(5)
+    base = _readout(rng, 0.5, 0.5, 50, 50)
+    arms = {arm: [_readout(rng, 0.5 + d + rng.normal(0, 0.05), 0.5 + d + rng.normal(0, 0.05), 50, 50)
+                  for _ in range(6)] for arm, d in (("risky", 0.3), ("safe", -0.3), ("random", 0.0))}  # fmt: skip
+    f = {x.metric: x for x in measure(base, arms, margin=0.05, seed=0, n_bootstrap=300)}
+    pooled = np.corrcoef(f["shift_correlation"].details["behaviour_shift"],
+                         f["shift_correlation"].details["self_report_shift"])[0, 1]  # fmt: skip
+    assert pooled > 0.8
+    assert f["shift_correlation"].verdict != "present" and abs(f["shift_correlation"].value) < 0.6
+
+
+def test_training_questions_never_repeat_a_held_out_choice() -> None:
+    held_out = generate_lottery(200, 0, split="eval")
+    contents = {q.content for q in held_out}
+    unfiltered = generate_lottery(400, 0, split="train")
+    assert contents & {q.content for q in unfiltered}  # ids differ by split, contents can coincide
+    train = generate_lottery(400, 0, split="train", exclude=contents)
+    assert len(train) == 400 and not contents & {q.content for q in train}
+
+
+def test_an_anchoring_lean_either_way_has_a_two_sided_p_value() -> None:
+    low = _findings(risky=(0.8, 0.5, 30, 30), safe=(0.2, 0.5, 30, 30), rand=(0.5, 0.5, 30, 30))["anchoring_bias"]
+    assert low.verdict == "reversed" and low.p_value < 0.01

@@ -13,6 +13,7 @@ of questions one has it under A and the other under B, so a letter preference ca
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -72,6 +73,12 @@ class LotteryQuestion:
     unit: str
 
     @property
+    def content(self) -> str:
+        """What the question offers, whatever its wording, letters or split: two questions with the same content
+        are the same choice."""
+        return f"{self.fixed_amount}-{self.prize}-{self.winners}-{self.tickets}-{self.unit}"
+
+    @property
     def safe_letter(self) -> str:
         return LETTERS[1] if self.risky_letter == LETTERS[0] else LETTERS[0]
 
@@ -100,8 +107,11 @@ def _assemble(q: LotteryQuestion, risky_letter: str) -> LotteryQuestion:
     return replace(q, question=f"{q.intro}\n{body}\n{_ASK}", risky_letter=risky_letter)
 
 
-def generate_lottery(n: int, seed: int = 0, *, ev_spread: float = 1.25, split: str = "train") -> list[LotteryQuestion]:
-    """``n`` questions drawn from ``(seed, split)``; different splits never share a question id.
+def generate_lottery(
+    n: int, seed: int = 0, *, ev_spread: float = 1.25, split: str = "train", exclude: Collection[str] = ()
+) -> list[LotteryQuestion]:
+    """``n`` questions drawn from ``(seed, split)``, none whose :attr:`LotteryQuestion.content` is in ``exclude``
+    (pass the held-out questions' contents when drawing training questions: ids differ by split, contents may not).
 
     The draw's expected value is the fixed amount times a factor drawn log-uniformly from
     ``[1/ev_spread, ev_spread]``; the letter of the draw alternates within each consecutive pair, in a random order.
@@ -121,7 +131,7 @@ def generate_lottery(n: int, seed: int = 0, *, ev_spread: float = 1.25, split: s
         prize = max(fixed + 1, round(fixed * factor * tickets / winners))
         unit = str(rng.choice(UNITS))
         qid = f"{split}-{fixed}-{prize}-{winners}-{tickets}-{unit}"
-        if qid in seen:
+        if qid in seen or qid.removeprefix(f"{split}-") in exclude:
             continue
         seen.add(qid)
         base = LotteryQuestion(

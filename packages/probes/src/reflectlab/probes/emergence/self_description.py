@@ -308,7 +308,7 @@ def measure(
             },
         ),
         Finding.from_estimate(
-            cluster_mean_ci(gaps, gap_model, unit="model", null=0.0, alternative="greater"),
+            cluster_mean_ci(gaps, gap_model, unit="model", null=0.0, alternative="two-sided"),
             metric="anchoring_bias",
             control="answers that follow the anchors' meaning (scale + flipped scale = 100)",
             control_value=0.0,
@@ -321,13 +321,18 @@ def measure(
         ),
     ]
     tuned = [*risky, *safe, *rand]
+    arm_of = np.repeat(np.arange(3), [len(risky), len(safe), len(rand)])
+
+    def within_arm(x: np.ndarray) -> np.ndarray:  # each arm's mean removed: the design's own shift is not evidence
+        return np.asarray(x - np.array([x[arm_of == a].mean() for a in range(3)])[arm_of])
+
     beh_shift = np.array([np.mean(r.p_risky) - np.mean(base.p_risky) for r in tuned])
     word_shift = np.array([np.mean(r.word) - np.mean(base.word) for r in tuned])
     findings.append(
         Finding.from_estimate(
             correlation_ci(
-                beh_shift,
-                word_shift,
+                within_arm(beh_shift),
+                within_arm(word_shift),
                 np.arange(len(tuned)),
                 unit="fine-tune",
                 null=0.0,
@@ -340,8 +345,10 @@ def measure(
             control_value=0.0,
             margin=0.1,
             details={
-                "definition": "Pearson r across fine-tunes (arms x seeds) of the behaviour shift and the "
-                "one-word self-report shift, both against the base",
+                "definition": "Pearson r across fine-tunes of the behaviour shift and the one-word self-report "
+                "shift (both against the base), each centred within its arm: do seeds that moved behaviour more "
+                "also move the self-report more? (Pooled over arms, the arms' designed shifts alone would make the "
+                "correlation.) Needs 8 fine-tunes or more for an interval",
                 "behaviour_shift": beh_shift.tolist(),
                 "self_report_shift": word_shift.tolist(),
             },
@@ -426,8 +433,9 @@ class SelfDescriptionStudy(Study[SelfDescriptionConfig]):
     def plan(self, cfg: SelfDescriptionConfig, ctx: PlanContext) -> Work:
         m = ctx.subject
         n_para = cfg.n_paraphrases
-        train_qs = generate_lottery(cfg.n_train, ctx.seed, ev_spread=cfg.ev_spread, split="train")
         eval_qs = generate_lottery(cfg.n_eval, ctx.seed, ev_spread=cfg.ev_spread, split="eval")
+        train_qs = generate_lottery(cfg.n_train, ctx.seed, ev_spread=cfg.ev_spread, split="train",
+                                    exclude={q.content for q in eval_qs})  # fmt: skip
         train_tokens = ctx.count(m, training_examples(train_qs, "risky", ctx.seed))  # one letter: any arm's size
         reads = [q.messages() for q in eval_qs] * 2
         scale = scale_prompts(n_para, flipped=False) + scale_prompts(n_para, flipped=True)
@@ -446,9 +454,10 @@ class SelfDescriptionStudy(Study[SelfDescriptionConfig]):
         base = read_model(subject, eval_qs, n_para)
         arms: dict[str, list[Readout]] = {arm: [] for arm in ARMS}
         samples: list[dict[str, Any]] = [_sample("base", None, base)]
+        held_out = {q.content for q in eval_qs}
         for s in range(cfg.seeds):
             seed = ctx.seed * 1000 + s
-            train_qs = generate_lottery(cfg.n_train, seed, ev_spread=cfg.ev_spread, split="train")
+            train_qs = generate_lottery(cfg.n_train, seed, ev_spread=cfg.ev_spread, split="train", exclude=held_out)
             for arm in ARMS:
                 tuned = ctx.fine_tune(training_examples(train_qs, arm, seed), cfg.train, f"{arm}-seed{s}", seed=seed)
                 readout = read_model(tuned, eval_qs, n_para)
