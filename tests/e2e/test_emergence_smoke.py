@@ -29,7 +29,7 @@ def test_emergence_smoke(tmp_path: Path) -> None:
     primary = {f["study"]: f["metric"] for f in findings if f["primary"]}
     assert primary == {
         "emergence/self_description": "self_report_twin_contrast",
-        "emergence/knowledge_awareness": "direction_minus_length_auroc",
+        "emergence/knowledge_awareness": "real_direction_minus_familiarity_auroc",
         "emergence/on_policy_entropy": "self_preference_interaction",
     }
     assert "steer_refusal_vs_random" in {f["metric"] for f in findings if not f["primary"]}

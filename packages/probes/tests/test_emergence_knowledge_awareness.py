@@ -135,7 +135,40 @@ def test_a_direction_that_reads_known_as_unknown_is_reversed() -> None:
     f = {x.metric: x for x in findings}
     assert f["direction_auroc"].verdict == "reversed"
     assert (f["direction_auroc"].unit, f["direction_auroc"].n) == ("entity", int(test.sum()))
-    assert [x.metric for x in findings if x.primary] == ["direction_minus_length_auroc"]
+    assert [x.metric for x in findings if x.primary] == []  # the primary needs real/fabricated and familiarity
+
+
+def _real_entities(knowledge: float, n: int = 200, seed: int = 0) -> dict[str, Finding]:
+    """Real entities only (half known), whose states carry the name's familiarity (obscure names rarer) and, with
+    ``knowledge`` > 0, a separate knowledge axis; plus as many fabricated pseudo-words offset on their own axis."""
+    rng = np.random.default_rng(seed)
+    unknown = np.concatenate([rng.random(n) < 0.5, np.ones(n, dtype=bool)])
+    fabricated = np.repeat([False, True], n)
+    familiarity = 4.0 + 1.2 * unknown + rng.normal(0, 1, 2 * n)
+    x = rng.normal(size=(2 * n, 16))
+    x[:, 0] += 0.8 * (familiarity - familiarity.mean())
+    x[:, 1] += knowledge * unknown
+    x[:, 2] += 3.0 * fabricated  # pseudo-words differ from real names in ways that are not knowledge
+    test = split(list(unknown), 0.5, seed)
+    findings, _, _ = detection_findings({4: x}, unknown, test, np.full(2 * n, 3.0), margin=0.05, seed=0,
+                                        n_bootstrap=300, fabricated=fabricated, familiarity=familiarity)  # fmt: skip
+    return {f.metric: f for f in findings}
+
+
+def test_a_rare_name_is_not_knowledge_awareness() -> None:
+    f = _real_entities(knowledge=0.0)
+    assert f["direction_auroc"].verdict == "present"  # real vs fabricated: the pseudo-word axis alone does it
+    assert f["real_direction_auroc"].verdict == "present"  # real known vs unknown: familiarity alone does it
+    assert f["familiarity_auroc"].verdict == "present"
+    primary = f["real_direction_minus_familiarity_auroc"]
+    assert primary.primary and primary.verdict != "present"
+    assert [g.metric for g in f.values() if g.primary] == [primary.metric]
+
+
+def test_a_knowledge_signal_beyond_the_name_is_found_on_real_entities() -> None:
+    f = _real_entities(knowledge=3.0)
+    assert f["real_direction_minus_familiarity_auroc"].verdict == "present"
+    assert f["real_direction_minus_shuffled_auroc"].verdict == "present"
 
 
 def _sim_cfg() -> KnowledgeAwarenessConfig:
@@ -146,7 +179,7 @@ def test_the_simulator_under_the_null_and_planted() -> None:
     sim = KnowledgeAwarenessSimulator(_sim_cfg())
     data = sim.simulate(np.random.default_rng(0), 0.0)
     found = sim.measure(data, seed=0)
-    assert [f.metric for f in found if f.primary] == ["direction_minus_length_auroc"]
+    assert [f.metric for f in found if f.primary] == ["real_direction_minus_familiarity_auroc"]
     assert all(f.verdict == "inconclusive" for f in found if f.metric.startswith("steer"))  # the refusal floor
     cal = calibrate_study("emergence/knowledge_awareness", sim, reps=60, mde=False)
     assert cal.false_present_rate <= 0.1
@@ -192,6 +225,7 @@ def _cfg(**kw: Any) -> KnowledgeAwarenessConfig:
         ({"sae_k": 2000}, "sae_k"),
         ({"sae_release": "some-release"}, "sae_id"),
         ({"n_bootstrap": 0}, "n_bootstrap"),
+        ({"n_per_type": 1000}, "n_per_type"),  # more than the shipped set holds: refused, not silently capped
     ],
 )
 def test_out_of_range_settings_are_refused_on_creation(overrides: dict[str, Any], key: str) -> None:
@@ -220,7 +254,8 @@ def test_the_study_trains_an_sae_that_loads_from_disk(tmp_path: Path, tiny_dir: 
     findings = KnowledgeAwarenessStudy().run(ctx, _cfg())
     metrics = {f.metric for f in findings}
     assert {"direction_auroc", "length_auroc", "direction_minus_length_auroc", "unknown_latent_auroc",
-            "steer_refusal_vs_random", "steer_refusal_vs_none"} <= metrics  # fmt: skip
+            "steer_refusal_vs_random", "steer_refusal_vs_none", "real_direction_auroc", "familiarity_auroc",
+            "real_direction_minus_familiarity_auroc"} <= metrics  # fmt: skip
     sae = SAE.load_from_disk(str(tmp_path / "sae"))
     assert sae.cfg.d_sae == 64 and sae.cfg.d_in == 64
     assert (tmp_path / "sae_quality.json").is_file()
@@ -243,3 +278,13 @@ def test_a_saved_sae_is_loaded_instead_of_trained(tmp_path: Path, tiny_dir: Path
     assert not (out / "sae").exists()  # nothing trained
     with pytest.raises(UserError, match="SAE folder not found"):
         KnowledgeAwarenessStudy().run(ctx, _cfg(sae_path=str(tmp_path / "nope")))
+
+
+def test_steered_entities_are_stratified_by_type() -> None:
+    from reflectlab.evals.tasks.entities import Entity
+    from reflectlab.probes.emergence.knowledge_awareness.entities import Labelled
+    from reflectlab.probes.emergence.knowledge_awareness.steering import by_type
+
+    labs = [Labelled(Entity(name=f"{t}{i}", type=t, attributes={}), True, 1, {}) for t in ("city", "film")
+            for i in range(5)]  # fmt: skip
+    assert [lab.entity.type for lab in by_type(labs)[:4]] == ["city", "film", "city", "film"]

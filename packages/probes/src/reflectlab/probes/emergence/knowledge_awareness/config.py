@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reflectlab.core.config import StudyConfig, option, require
-from reflectlab.evals.tasks.entities import ENTITY_TYPES
+from reflectlab.evals.tasks.entities import ENTITY_TYPES, load_entities
 
 
 @dataclass
@@ -55,6 +55,16 @@ class KnowledgeAwarenessConfig(StudyConfig):
         require(not unknown, "entity_types", f"unknown type(s) {', '.join(unknown)}; use {', '.join(ENTITY_TYPES)}")
         require(bool(self.entity_types), "entity_types", "name at least one type")
         require(self.n_per_type >= 1, "n_per_type", "must be at least 1")
+        if not unknown:
+            shipped = load_entities()
+            held = {t: len(shipped.of_type([t])) for t in self.entity_types}
+            require(
+                self.n_per_type <= min(held.values()),
+                "n_per_type",
+                "asks for more entities than the shipped set holds ("
+                + ", ".join(f"{t} {n}" for t, n in held.items())
+                + "); lower it or drop the smaller types",
+            )
         require(self.answer_tokens >= 1, "answer_tokens", "must be at least 1")
         require(self.known_min_correct >= 0, "known_min_correct", "must not be negative")
         require(0 < self.test_fraction < 1, "test_fraction", "must be between 0 and 1")

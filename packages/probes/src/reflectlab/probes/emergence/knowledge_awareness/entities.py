@@ -11,6 +11,7 @@ from reflectlab.core.errors import UserError
 from reflectlab.core.models.base import Model, Prompt, SamplingParams, user
 from reflectlab.evals.tasks.entities import Entity, EntitySet, check_answer, fabricate
 from reflectlab.probes.emergence.knowledge_awareness.config import KnowledgeAwarenessConfig
+from reflectlab.probes.surprisal import mean_surprisal
 
 
 @dataclass
@@ -31,6 +32,8 @@ class Labels:
     unknown: np.ndarray  # bool: fabricated, or real with no attribute right
     test: np.ndarray  # bool: held out
     lengths: np.ndarray  # float: the name's token count (the length confound)
+    fabricated: np.ndarray  # bool: a made-up name
+    familiarity: np.ndarray  # float: mean surprisal of the name's tokens after its mention (higher = rarer)
 
 
 def select_entities(es: EntitySet, types: Sequence[str], n_per_type: int) -> list[Entity]:
@@ -64,6 +67,19 @@ def steer_question(es: EntitySet, e: Entity) -> str:
 def name_tokens(model: Model, name: str) -> int:
     """Tokens of `` name`` under the model's tokenizer (the leading space as the name stands in a sentence)."""
     return len(model.tokenizer(" " + name, add_special_tokens=False)["input_ids"])
+
+
+def name_surprisal(model: Model, es: EntitySet, entities: Sequence[Entity]) -> np.ndarray:
+    """How rare each name is to the model: the mean surprisal (nats) of `` <name>``'s tokens after the words of its
+    mention that precede it ("Tell me about the city of"), as raw text."""
+    contexts: list[Prompt | None] = []
+    names = []
+    for e in entities:
+        text = mention(es, e)
+        cut = text.rfind(e.name)
+        contexts.append(text[:cut].rstrip())
+        names.append(" " + e.name)
+    return mean_surprisal(model, names, contexts, placement="raw")
 
 
 def label_entities(
@@ -115,4 +131,6 @@ def build_labels(model: Model, es: EntitySet, cfg: KnowledgeAwarenessConfig, see
         raise UserError("every entity got the same label; use more entities or lower known_min_correct")
     test = split(list(unknown), cfg.test_fraction, seed)
     lengths = np.array([name_tokens(model, lab.entity.name) for lab in labelled], dtype=float)
-    return Labels(labelled, unknown, test, lengths)
+    fabricated = np.array([lab.entity.fabricated for lab in labelled], dtype=bool)
+    familiarity = name_surprisal(model, es, [lab.entity for lab in labelled])
+    return Labels(labelled, unknown, test, lengths, fabricated, familiarity)

@@ -39,15 +39,29 @@ def random_directions(d: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
     return out
 
 
+def by_type(entities: list[Labelled]) -> list[Labelled]:
+    """``entities`` taking each type in turn (city, person, film, song, city, ...), so that the first ``n`` of them
+    are stratified by type rather than mostly of the first type."""
+    queues: dict[str, list[Labelled]] = {}
+    for lab in entities:
+        queues.setdefault(lab.entity.type, []).append(lab)
+    out: list[Labelled] = []
+    while any(queues.values()):
+        for queue in queues.values():
+            if queue:
+                out.append(queue.pop(0))
+    return out
+
+
 def steering_arms(
     labels: Labels, d: np.ndarray, *, n_steer: int, n_random: int, seed: int, latent: np.ndarray | None = None
 ) -> dict[str, Arm]:
-    """The arms on up to ``n_steer`` held-out known entities (none, the unknown direction ``d``, each random
+    """The arms on up to ``n_steer`` held-out known entities, stratified by type (none, the unknown direction ``d``, each random
     direction, the SAE latent's decoder direction ``latent`` at the norm of ``d``) and on as many held-out
     fabricated ones (none, the known direction ``-d``)."""
     rows = list(zip(labels.entities, labels.unknown, labels.test, strict=True))
-    known = [lab for lab, u, t in rows if t and not u][:n_steer]
-    fabricated = [lab for lab, _, t in rows if t and lab.entity.fabricated][:n_steer]
+    known = by_type([lab for lab, u, t in rows if t and not u])[:n_steer]
+    fabricated = by_type([lab for lab, _, t in rows if t and lab.entity.fabricated])[:n_steer]
     if not known:
         raise UserError("no held-out known entities to steer on; use more entities")
     arms = {"known/none": Arm(known, None), "known/unknown_dir": Arm(known, d)}

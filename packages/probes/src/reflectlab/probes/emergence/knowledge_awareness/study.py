@@ -47,7 +47,7 @@ class KnowledgeAwarenessStudy(Study[KnowledgeAwarenessConfig]):
         mentions = [mention_prompt(es, e) for e in real]
         work = Work(note="SAE training counted as forward-token equivalents")
         work.generate(m, len(questions), ctx.count(m, questions), cfg.answer_tokens)
-        work.forward(m, 2 * ctx.count(m, mentions))  # real and (as long) fabricated mentions
+        work.forward(m, 2 * 2 * ctx.count(m, mentions))  # real and (as long) fabricated mentions: states, surprisal
         n_steer = min(cfg.n_steer, len(real) // 4)
         steer_q = [user(steer_question(es, e)) for e in real[:n_steer]]
         arms = 1 + 1 + cfg.n_random + (1 if cfg.use_sae else 0)
@@ -71,7 +71,8 @@ class KnowledgeAwarenessStudy(Study[KnowledgeAwarenessConfig]):
         )
         findings, best, dirs = detection_findings(
             {k: v for k, v in states.items() if k in layers}, labels.unknown, labels.test, labels.lengths,
-            margin=cfg.margin, seed=ctx.seed, n_bootstrap=cfg.n_bootstrap,
+            margin=cfg.margin, seed=ctx.seed, n_bootstrap=cfg.n_bootstrap, fabricated=labels.fabricated,
+            familiarity=labels.familiarity,
         )  # fmt: skip
         latent: np.ndarray | None = None
         sae_info: dict[str, Any] = {}
@@ -101,6 +102,7 @@ class KnowledgeAwarenessStudy(Study[KnowledgeAwarenessConfig]):
         return [
             {"unit": lab.entity.name, "arm": "fabricated" if lab.entity.fabricated else "real",
              "prompt": mention(es, lab.entity), "score": lab.n_correct, "verdict": "known" if lab.known else "unknown",
-             "type": lab.entity.type, "answers": lab.answers, "split": "test" if t else "train", "tokens": int(n)}
-            for lab, t, n in zip(labels.entities, labels.test, labels.lengths, strict=True)
+             "type": lab.entity.type, "answers": lab.answers, "split": "test" if t else "train", "tokens": int(n),
+             "name_surprisal": float(f)}
+            for lab, t, n, f in zip(labels.entities, labels.test, labels.lengths, labels.familiarity, strict=True)
         ]  # fmt: skip
