@@ -9,6 +9,8 @@ import pytest
 
 from reflectlab.core.testing import run_platform as platform
 
+pytestmark = pytest.mark.slow  # each case starts `platform` in a subprocess (3-7 s each)
+
 
 @pytest.mark.parametrize(
     ("args", "expected"),

@@ -9,6 +9,8 @@ import pytest
 from reflectlab.core.plan import Throughput, estimate_seconds
 from reflectlab.core.runner import plan
 
+pytestmark = pytest.mark.slow  # every inquiry and preset planned with real tokenizers: about 20 s
+
 INQUIRIES = ["introspection", "self-correction", "self-play", "compounding", "emergence"]
 #: Studies whose model work is numpy only (closed forms and simulations).
 NO_MODEL_WORK = {"compounding/recurrence"}

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from reflectlab.core.testing import run_platform as platform
 from reflectlab.core.tracking import Tracker
+
+pytestmark = pytest.mark.slow  # each test runs `platform` in a subprocess: about 50 s together
 
 
 def test_platform_list_shows_the_plugin_and_the_builtins(tmp_path: Path) -> None:

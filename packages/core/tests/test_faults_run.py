@@ -20,6 +20,8 @@ from reflectlab.core.models.loader import check_hub_name
 from reflectlab.core.process import TAG_PID
 from reflectlab.core.tracking import TAG_STUDY, Tracker
 
+pytestmark = pytest.mark.slow  # whole runs on a tiny model, one after another: about 12 s
+
 GREEDY = "example/greedy_vs_sampled"
 
 

@@ -81,6 +81,7 @@ def test_quiet_mlflow_fills_only_unset_keys() -> None:
     assert env == {**MLFLOW_ENV, "DO_NOT_TRACK": "false"}
 
 
+@pytest.mark.slow  # a fresh interpreter imports MLflow
 def test_importing_tracking_leaves_the_environment_alone_and_a_tracker_turns_telemetry_off(tmp_path: Path) -> None:
     script = (
         "import os, sys\n"

@@ -186,6 +186,7 @@ def test_the_old_headline_reads_a_better_general_predictor_and_seed_noise_as_sel
     assert calibrate_study("introspection/self_prediction", old, reps=100, mde=False).false_present_rate > 0.1
 
 
+@pytest.mark.slow  # sixteen LoRA fine-tunes of tiny models
 def test_a_model_whose_answers_name_nothing_is_one_clear_error(tmp_path: Path, tiny_dir: Path) -> None:
     ctx = RunContext(model_spec=ModelSpec(name=str(tiny_dir)), seed=0, out_dir=tmp_path)
     cfg = SelfPredictionConfig(n_context_words=3, answer_tokens=3, cross_model=str(tiny_dir), seeds=1)
@@ -193,6 +194,7 @@ def test_a_model_whose_answers_name_nothing_is_one_clear_error(tmp_path: Path, t
         SelfPredictionStudy().run(ctx, cfg)  # the tiny random model answers with newlines
 
 
+@pytest.mark.slow  # sixteen LoRA fine-tunes of tiny models
 def test_the_study_runs_on_tiny_models(
     tmp_path: Path, tiny_dir: Path, tiny_base_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -125,6 +125,7 @@ def test_an_unknown_verifier_arm_is_refused_by_the_config() -> None:
         SelfTrainingConfig(verifiers=["none", "oracle"])
 
 
+@pytest.mark.slow  # fine-tunes round after round
 def test_the_loop_runs_on_a_tiny_model(tmp_path: Path, tiny_dir: Path) -> None:
     ctx = RunContext(model_spec=ModelSpec(name=str(tiny_dir)), seed=0, out_dir=tmp_path)
     cfg = SelfTrainingConfig(rounds=2, n_per_round=6, n_heldout=6, answer_tokens=4, train=FineTune(epochs=1.0),
@@ -141,6 +142,7 @@ def test_the_loop_runs_on_a_tiny_model(tmp_path: Path, tiny_dir: Path) -> None:
     assert len(samples) == 5 * 2 * 6
 
 
+@pytest.mark.slow  # fine-tunes round after round
 def test_each_seed_trains_its_own_fine_tunes(tmp_path: Path, tiny_dir: Path) -> None:
     ctx = RunContext(model_spec=ModelSpec(name=str(tiny_dir)), seed=0, out_dir=tmp_path)
     cfg = SelfTrainingConfig(seeds=2, rounds=1, n_per_round=4, n_heldout=4, answer_tokens=4, n_bootstrap=50,
