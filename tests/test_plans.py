@@ -47,3 +47,14 @@ def test_more_work_plans_longer() -> None:
     m = next(iter(few.work.per_model))
     assert many.work.per_model[m].decode_steps == 2 * few.work.per_model[m].decode_steps > 0
     assert estimate_seconds(many.work, {m: RATES}) > estimate_seconds(few.work, {m: RATES})
+
+
+def test_plan_shows_each_primary_findings_smallest_detectable_effect(capsys: pytest.CaptureFixture[str]) -> None:
+    from reflectlab.core.cli import main
+
+    # the recurrence study has no model work (no throughput to measure) and a simulator of its own
+    assert main(["plan", "compounding/recurrence", "preset=quick", "--mde", "40"]) == 0
+    header, row, _ = capsys.readouterr().out.splitlines()
+    assert header.split()[-2:] == ["MDE(80%)", "primary"]
+    assert row.startswith("compounding/recurrence") and row.endswith("verifier_gain (replicate)")
+    assert 0 < float(row.split()[-3]) < 0.05  # its calibration finds about 0.02 at the quick preset

@@ -127,18 +127,35 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from reflectlab.core.runner import plan
 
     plans = plan(args.target, args.overrides, echo=lambda m: print(m, file=sys.stderr))
+    mde = _plan_mde(args) if args.mde else {}
     total = 0.0
-    print(f"{'study':<36} {'tokens':>9} {'estimate':>10}  models")
+    extra = f"  {'MDE(80%)':>9}  primary" if args.mde else ""
+    print(f"{'study':<36} {'tokens':>9} {'estimate':>10}  models{extra}")
     for p in plans:
+        shown = mde.get(p.study, "  (no simulator)") if args.mde else ""
         if p.work is None:
-            print(f"{p.study:<36} {'?':>9} {'?':>10}  (this study gives no plan)")
+            print(f"{p.study:<36} {'?':>9} {'?':>10}  (this study gives no plan){shown}")
             continue
         secs = p.seconds or 0.0
         total += secs
         models = ", ".join(p.work.per_model)
-        print(f"{p.study:<36} {p.work.total_tokens():>9,} {_duration(secs):>10}  {models}")
+        print(f"{p.study:<36} {p.work.total_tokens():>9,} {_duration(secs):>10}  {models}{shown}")
     print(f"{'total':<36} {'':>9} {_duration(total):>10}")
     return 0
+
+
+def _plan_mde(args: argparse.Namespace) -> dict[str, str]:
+    """Each study's smallest effect found with 80% power at this preset, from its simulator (``args.mde`` reps)."""
+    from reflectlab.core.calibrate import calibrate_study, simulators
+
+    _, sims, cfg = simulators(args.target, args.overrides)
+    out = {}
+    for study, sim in sims.items():
+        print(f"  finding the MDE of {study} ({args.mde} reps) ...", file=sys.stderr)
+        c = calibrate_study(study, sim, reps=args.mde, seed=int(cfg.seed))
+        value = "beyond grid" if c.min_detectable_effect is None else f"{c.min_detectable_effect:.3g}"
+        out[study] = f"  {value:>9}  {c.metric} ({c.unit})"
+    return out
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -257,6 +274,16 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plan", help="tokens and wall time each study of a run would take on this machine")
     pl.add_argument("target")
     pl.add_argument("overrides", nargs="*", help="the same overrides as `platform run`")
+    pl.add_argument(
+        "--mde",
+        type=int,
+        nargs="?",
+        const=100,
+        default=0,
+        metavar="REPS",
+        help="also each study's smallest effect found with 80%% power at this preset, by `platform calibrate`'s "
+        "simulator (REPS repetitions a point, 100 by default; seconds to minutes a study)",
+    )
     pl.set_defaults(fn=cmd_plan)
     c = sub.add_parser(
         "calibrate",
