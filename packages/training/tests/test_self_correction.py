@@ -58,18 +58,27 @@ def _by_metric(findings: list[Finding]) -> dict[str, Finding]:
 
 
 # ----------------------------------------------------------------------------- confirmatory reflection
-def _traces(values_per_trace: list[list[int]], gold: int = 5) -> list[TraceResult]:
+def _traces(
+    values_per_trace: list[list[int]], gold: int = 5, resampled: list[list[int | None]] | None = None
+) -> list[TraceResult]:
+    """Traces with these candidates; each problem's independent first answers are ``resampled`` (cycled), by default
+    answers that agree half the time."""
+    pool = resampled or [[5, 5, 3, 3]]
     out = []
     for i, values in enumerate(values_per_trace):
         text = "\n".join(f"Answer: {v}" for v in values)
         a = analyse(Trace(f"t{i}", "What is 2 + 3?", gold, text))
-        out.append(TraceResult(a, truncated_correct=a.first_correct, tokens_total=10, tokens_after_first=4))
+        out.append(TraceResult(a, truncated_correct=a.first_correct, tokens_total=10, tokens_after_first=4,
+                               resampled=list(pool[i % len(pool)])))  # fmt: skip
     return out
 
 
 def test_confirmatory_planted_confirmation() -> None:
     found = _by_metric(confirmatory.measure(_traces([[5, 5, 5], [3, 3]] * (N // 2)), **KW))
     assert found["confirmatory_share"].value == 1.0 and found["confirmatory_share"].verdict == "present"
+    primary = found["confirmatory_minus_resample_agreement"]
+    assert primary.primary and primary.value == pytest.approx(1 - 2 / 6)  # resamples agree in 2 of their 6 pairs
+    assert primary.verdict == "present" and primary.bearing == "opposes"
     # no trace changes its answer, but 60 problems at an accuracy of 0.5 cannot show the gain is inside 0.05
     assert found["final_minus_first_accuracy"].verdict == "inconclusive"
     assert found["confirmatory_share"].details["transitions"] == {
@@ -85,6 +94,8 @@ def test_confirmatory_planted_correction() -> None:
     assert found["final_minus_truncated_accuracy"].verdict == "present"
     assert found["confirmatory_share"].verdict == "reversed"  # no transition confirms: the opposite tendency
     assert found["final_minus_first_accuracy"].details["corrective_rate"] == 1.0
+    assert found["corrective_transition_rate"].value == 1.0 and found["corrective_transition_rate"].verdict == "present"
+    assert np.isnan(found["harmful_transition_rate"].value)  # no transition from a right answer
 
 
 def test_confirmatory_no_plant_is_not_present() -> None:
@@ -92,6 +103,18 @@ def test_confirmatory_no_plant_is_not_present() -> None:
     found = _by_metric(confirmatory.measure(_traces([[5, 5], [3, 3], [3, 5], [5, 3]] * (N // 4)), **KW))
     assert found["confirmatory_share"].value == 0.5 and found["confirmatory_share"].verdict != "present"
     assert found["final_minus_first_accuracy"].verdict != "present"
+
+
+def test_a_model_that_repeats_itself_anyway_is_not_confirming() -> None:
+    """Every answer to a problem is the same, in the trace and in independent resamples: the old control (half of
+    the transitions) reads confirmation; against the resamples' agreement there is none."""
+    traces = _traces([[5, 5, 5], [3, 3]] * (N // 2), resampled=[[5, 5, 5, 5], [3, 3, 3, 3]])
+    found = _by_metric(confirmatory.measure(traces, **KW))
+    assert found["confirmatory_share"].verdict == "present"
+    primary = found["confirmatory_minus_resample_agreement"]
+    assert primary.value == 0.0 and primary.verdict != "present"
+    unreadable = _traces([[5, 5]] * 4, resampled=[[None, 5, None, None]])  # fewer than two readable resamples
+    assert np.isnan(unreadable[0].resample_agreement)
 
 
 # ----------------------------------------------------------------------------- self-trust
@@ -196,11 +219,12 @@ def test_edit_distance_and_answer_change() -> None:
 def test_one_primary_per_study_counted_in_problems() -> None:
     rng = np.random.default_rng(0)
     sims = {
-        "confirmatory_share": ConfirmatorySimulator(ConfirmatoryConfig()),
+        "confirmatory_minus_resample_agreement": ConfirmatorySimulator(ConfirmatoryConfig()),
         "own_minus_other_framing": SelfTrustSimulator(SelfTrustConfig(n_bootstrap=100)),
         "delta.rl": OfflineOnlineSimulator(OfflineOnlineConfig()),
     }
-    bearing = {"confirmatory_share": "opposes", "own_minus_other_framing": "opposes", "delta.rl": "supports"}
+    bearing = {"confirmatory_minus_resample_agreement": "opposes", "own_minus_other_framing": "opposes",
+               "delta.rl": "supports"}  # fmt: skip
     for metric, sim in sims.items():
         found = sim.measure(sim.simulate(rng, 0.0), seed=0)
         assert [f.metric for f in found if f.primary] == [metric]
@@ -210,8 +234,8 @@ def test_one_primary_per_study_counted_in_problems() -> None:
     size = {"own_minus_other_framing": 96, "delta.rl": 80}
     for metric, sim in sims.items():
         primary = sim.primary(sim.measure(sim.simulate(rng, 0.0), seed=0))
-        # confirmatory_share counts the problems whose trace has a transition
-        assert primary.n == size.get(metric, primary.details.get("traces_with_reflection"))
+        # the confirmation primary counts the problems whose trace has a transition (and resamples that agree or not)
+        assert primary.n <= size.get(metric, primary.details.get("traces_with_reflection", 0))
 
 
 def test_confirmatory_simulator_null_and_planted_where_accuracy_is_middling() -> None:
@@ -220,12 +244,13 @@ def test_confirmatory_simulator_null_and_planted_where_accuracy_is_middling() ->
     assert cal.false_present_rate <= 0.1 and cal.power >= 0.6
 
 
-def test_confirmatory_share_against_half_reads_resampling_as_confirmation_at_a_ceiling() -> None:
-    """The known failure of the current design (issue 21): the control 0.5 is not the agreement of independent
-    resamples, so a model that is usually right and only resamples its answer reads ``present``."""
-    sim = ConfirmatorySimulator(ConfirmatoryConfig(), accuracy=0.9)
-    found = sim.primary(sim.measure(sim.simulate(np.random.default_rng(0), 0.0), seed=0))
-    assert found.verdict == "present"
+def test_resampling_at_a_ceiling_fooled_the_old_control_not_the_resample_agreement() -> None:
+    """A model that is usually right and only resamples its answer: against 0.5 (the old headline) that reads
+    ``present`` nearly always; against the agreement of independent resamples it holds its level."""
+    old = ConfirmatorySimulator(ConfirmatoryConfig(), accuracy=0.9, metric="confirmatory_share")
+    assert calibrate_study("c", old, reps=60, mde=False).false_present_rate > 0.5
+    new = ConfirmatorySimulator(ConfirmatoryConfig(), accuracy=0.9)
+    assert calibrate_study("c", new, reps=100, mde=False).false_present_rate <= 0.1
 
 
 def test_final_minus_first_is_calibrated_under_resampling() -> None:
@@ -272,10 +297,19 @@ def test_confirmatory_study_generates_and_imports(tiny_dir: Path, tmp_path: Path
     study = ConfirmatoryStudy()
     cfg = ConfirmatoryConfig(n_problems=4, solve_tokens=8, check_tokens=8, force_tokens=4, n_bootstrap=50)
     found = _by_metric(study.run(_ctx(tiny_dir, tmp_path), cfg))
-    assert set(found) == {"confirmatory_share", "final_minus_first_accuracy", "final_minus_truncated_accuracy"}
+    assert set(found) == {
+        "confirmatory_minus_resample_agreement",
+        "confirmatory_share",
+        "corrective_transition_rate",
+        "harmful_transition_rate",
+        "final_minus_first_accuracy",
+        "final_minus_truncated_accuracy",
+    }
     assert found["final_minus_first_accuracy"].n == 4 and found["final_minus_first_accuracy"].verdict == "inconclusive"
+    assert found["confirmatory_minus_resample_agreement"].primary
     samples = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
     assert len(samples) == 4 and all(confirmatory.CHECK_CUE in s["output"] for s in samples)
+    assert all(len(s["extras"]["resampled_first_answers"]) == cfg.resamples for s in samples)
     imported = _by_metric(study.run(_ctx(tiny_dir, tmp_path / "imp"), ConfirmatoryConfig(traces="example")))
     share = imported["confirmatory_share"]
     assert share.model == "hand-written (reflectlab example)" and share.n == 10

@@ -8,11 +8,19 @@ read line by line (rule-based by default, ``extractor=llm`` asks a model), check
 consecutive candidates give the transition matrix. The truncation arm cuts each generated trace right after its
 first candidate and forces the answer there ("Final answer:"); for imported traces, which cannot be continued, the
 first candidate is the truncated answer.
+
+The primary finding (issue 21) compares how often consecutive candidates of one trace agree with how often
+*independent resamples* of the first answer agree on the same problem: a model that gives the same answer to a
+problem whatever it does (a problem it always gets right, or always gets wrong the same way) repeats itself in its
+trace too, and that is not confirmatory reflection. Generated traces and their resamples are sampled at the same
+temperature (greedy resamples would all be one answer), and their candidates are read by the strict rules the
+prompt asks for (``Answer: <number>``), not from any number in the chain.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,8 +31,17 @@ from reflectlab.core.findings import Finding
 from reflectlab.core.inquiry import RunContext, Study
 from reflectlab.core.models.base import Model, Prompt, SamplingParams, user
 from reflectlab.core.plan import PlanContext, Work
-from reflectlab.core.stats import cluster_mean_ci, paired_rate_diff_ci
-from reflectlab.evals.extract import Candidate, Number, extract_answer, extract_candidates, same_number, transitions
+from reflectlab.core.stats import cluster_diff_ci, cluster_mean_ci, paired_rate_diff_ci
+from reflectlab.evals.extract import (
+    ALL_RULES,
+    STRICT_RULES,
+    Candidate,
+    Number,
+    extract_answer,
+    extract_candidates,
+    same_number,
+    transitions,
+)
 from reflectlab.evals.tasks.arithmetic import Problem
 from reflectlab.evals.traces import (
     CandidateFn,
@@ -55,7 +72,12 @@ class ConfirmatoryConfig(TaskConfig):
     force_tokens: int = option(8, "New tokens of the answer forced after the first candidate (truncation arm).")
     extractor: str = option("rule", "Who reads the candidate answers: rule (rule-based) or llm (a model, per line).")
     extractor_model: str = option("", "The llm extractor's model; '' = the model under study.")
-    temperature: float = option(0.0, "Sampling temperature of the solve and check steps (0 = greedy).")
+    temperature: float = option(
+        0.7, "Sampling temperature of the solve and check steps and of the resamples (above 0: greedy resamples agree)."
+    )
+    resamples: int = option(
+        4, "Independent solves per problem at the same temperature: how often two of them agree is the control."
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -63,7 +85,8 @@ class ConfirmatoryConfig(TaskConfig):
         for key in ("solve_tokens", "check_tokens", "force_tokens"):
             require(getattr(self, key) >= 1, key, "must be at least 1")
         require(self.extractor in EXTRACTORS, "extractor", f"must be one of {', '.join(EXTRACTORS)}")
-        require(self.temperature >= 0, "temperature", "must not be negative")
+        require(self.temperature > 0, "temperature", "must be above 0 (independent resamples must be able to differ)")
+        require(self.resamples >= 2, "resamples", "must be at least 2 (agreement needs a pair)")
 
 
 @dataclass
@@ -74,6 +97,14 @@ class TraceResult:
     truncated_correct: bool
     tokens_total: int
     tokens_after_first: int
+    resampled: list[Number | None] = field(default_factory=list)  # independent solves' first answers (None: none)
+
+    @property
+    def resample_agreement(self) -> float:
+        """Share of pairs of independent first answers that agree (NaN with fewer than two answers)."""
+        values = [v for v in self.resampled if v is not None]
+        pairs = [(a, b) for i, a in enumerate(values) for b in values[i + 1 :]]
+        return sum(same_number(a, b) for a, b in pairs) / len(pairs) if pairs else math.nan
 
 
 def solve_chat(question: str) -> Prompt:
@@ -94,6 +125,20 @@ def generate_traces(model: Model, items: list[Problem], cfg: ConfirmatoryConfig,
         Trace(id=p.id, question=p.question, answer=p.answer, trace=f"{s}\n{CHECK_CUE}\n{c.strip()}", model=model.name)
         for p, s, c in zip(items, solved, checks, strict=True)
     ]
+
+
+def resample_first_answers(
+    model: Model, items: list[Problem], cfg: ConfirmatoryConfig, seed: int
+) -> list[list[Number | None]]:
+    """``resamples`` independent solves of each problem at the traces' temperature; each solve's first answer."""
+    params = SamplingParams(max_new_tokens=cfg.solve_tokens, temperature=cfg.temperature)
+    chats = [solve_chat(p.question) for p in items]
+    out: list[list[Number | None]] = [[] for _ in items]
+    for j in range(cfg.resamples):
+        for i, g in enumerate(model.generate(chats, params, seed=seed + 100 + j, desc=f"resample {j + 1}")):
+            found = extract_candidates(g.text, rules=STRICT_RULES)
+            out[i].append(found[0].value if found else None)
+    return out
 
 
 def forced_answers(
@@ -136,6 +181,9 @@ def measure(
     final = np.array([a.final_correct for a in analyses], dtype=float)
     truncated = np.array([r.truncated_correct for r in results], dtype=float)
     shares = np.array([a.confirmatory_share for a in analyses], dtype=float)  # NaN without a transition: left out
+    agreement = np.array([r.resample_agreement for r in results], dtype=float)  # NaN without resamples
+    corrective = np.array([_rate(a.transitions, "F->T", ("F->T", "F->F same", "F->F different")) for a in analyses])
+    harmful = np.array([_rate(a.transitions, "T->F", ("T->T", "T->F")) for a in analyses])
     total = sum(r.tokens_total for r in results)
     after = sum(r.tokens_after_first for r in results)
     matrix = {"transitions": counts, **rates, "n_traces": len(results),
@@ -143,12 +191,41 @@ def measure(
               "traces_with_reflection": int(np.isfinite(shares).sum())}  # fmt: skip
     return [
         Finding.from_estimate(
+            cluster_diff_ci(shares, agreement, units, unit=UNIT, null=0.0, alternative="greater"),
+            metric="confirmatory_minus_resample_agreement",
+            control="agreement of independent resamples of the first answer, same problem", control_value=0.0,
+            primary=True, bearing="opposes",
+            details={"definition": "per problem, the share of the trace's consecutive candidates that keep the "
+                     "answer minus the share of pairs of independent first answers (resamples at the same "
+                     "temperature) that agree; t-interval over problems. Present = the reflection keeps its answer "
+                     "more than the model's answers to that problem agree anyway: confirmation, so correction is "
+                     "absent",
+                     "mean_resample_agreement": float(np.nanmean(agreement)) if np.isfinite(agreement).any() else None,
+                     "problems_with_resamples": int(np.isfinite(agreement).sum()), **matrix},
+            **common,
+        ),
+        Finding.from_estimate(
             cluster_mean_ci(shares, units, unit=UNIT, null=0.5, alternative="greater"), metric="confirmatory_share",
-            control="no tendency (half of the transitions confirm)", control_value=0.5, primary=True,
-            bearing="opposes",
+            control="half of the transitions confirm (a weak control: a model that repeats itself passes it)",
+            control_value=0.5, bearing="opposes",
             details={"definition": "per trace, share of transitions between consecutive candidates that keep the "
                      "answer (T->T or F->F same), averaged over traces with at least two candidates; t-interval "
-                     "over problems. Present = reflection confirms the first answer: correction is absent", **matrix},
+                     "over problems; the old headline", **matrix},
+            **common,
+        ),
+        Finding.from_estimate(
+            cluster_mean_ci(corrective, units, unit=UNIT, null=0.0, alternative="greater"),
+            metric="corrective_transition_rate", control="no wrong answer corrected", control_value=0.0,
+            details={"definition": "per trace, the share of transitions from a wrong candidate that reach the gold "
+                     "answer (F->T); t-interval over problems with such a transition"},
+            **common,
+        ),
+        Finding.from_estimate(
+            cluster_mean_ci(harmful, units, unit=UNIT, null=0.0, alternative="greater"),
+            metric="harmful_transition_rate", control="no right answer abandoned", control_value=0.0,
+            bearing="opposes",
+            details={"definition": "per trace, the share of transitions from a right candidate that leave it "
+                     "(T->F); t-interval over problems with such a transition"},
             **common,
         ),
         Finding.from_estimate(
@@ -174,6 +251,12 @@ def measure(
     ]  # fmt: skip
 
 
+def _rate(labels: list[Any], hit: str, among: tuple[str, ...]) -> float:
+    """Share of a trace's transitions in ``among`` that are ``hit`` (NaN when it has none of them)."""
+    pool = [t for t in labels if t in among]
+    return sum(t == hit for t in pool) / len(pool) if pool else math.nan
+
+
 def _source(cfg: ConfirmatoryConfig) -> list[Trace] | None:
     if not cfg.traces:
         return None
@@ -185,9 +268,14 @@ def _given(found: list[Candidate]) -> CandidateFn:
     return lambda _trace: found
 
 
-def _candidates(ctx: RunContext, cfg: ConfirmatoryConfig, traces: list[Trace]) -> list[list[Candidate]]:
+def _candidates(
+    ctx: RunContext, cfg: ConfirmatoryConfig, traces: list[Trace], *, generated: bool
+) -> list[list[Candidate]]:
+    """Candidates per trace: strict rules for generated traces (the prompt asks for 'Answer: <number>'), every rule
+    for imported ones (whose format is unknown), or a model with ``extractor=llm``."""
     if cfg.extractor == "rule":
-        return [extract_candidates(t.trace) for t in traces]
+        rules = STRICT_RULES if generated else ALL_RULES
+        return [extract_candidates(t.trace, rules=rules) for t in traces]
     from reflectlab.evals.llm_extract import LLMExtractor
 
     reader = ctx.model(cfg.extractor_model or None)
@@ -207,10 +295,12 @@ class ConfirmatorySimulator(Simulator):
     with a problem-specific share (Beta(2, 2)), else one of four others. A trace has ``1 + Poisson(2.5)``
     candidates (5% have none), and its truncated answer is its first candidate. Under the null every candidate
     after the first is an independent resample of the problem's answer: reflection neither confirms nor corrects,
-    yet consecutive candidates agree as often as resamples of a clustered problem do. Planted effects (the
-    simulator's own parameters): for ``confirmatory_share``, each later candidate copies the previous one with
-    probability ``effect`` (confirmation beyond resampling); for ``final_minus_first_accuracy``, a candidate after
-    a wrong one is the gold answer with probability ``effect`` (correction)."""
+    yet consecutive candidates agree as often as resamples of a clustered problem do - which is what made the old
+    control (half of the transitions) read confirmation from nothing. Each problem also gets ``resamples``
+    independent first answers from the same distribution (5% of them unreadable), the primary's control. Planted
+    effects (the simulator's own parameters): for the confirmation metrics, each later candidate copies the
+    previous one with probability ``effect`` (confirmation beyond resampling); for ``final_minus_first_accuracy``,
+    a candidate after a wrong one is the gold answer with probability ``effect`` (correction)."""
 
     unit = UNIT
 
@@ -220,13 +310,14 @@ class ConfirmatorySimulator(Simulator):
         *,
         accuracy: float = 0.72,
         problem_sd: float = 1.5,
-        metric: str = "confirmatory_share",
+        metric: str = "confirmatory_minus_resample_agreement",
     ) -> None:
         self.cfg = cfg
         self.accuracy = accuracy
         self.problem_sd = problem_sd
         self.metric = metric
-        self.planted_effect = 0.3 if metric == "confirmatory_share" else 0.15
+        self.confirming = metric in ("confirmatory_minus_resample_agreement", "confirmatory_share")
+        self.planted_effect = 0.3 if self.confirming else 0.15
         self.nuisance = (
             f"{cfg.n_problems} problems, one trace each; problem accuracy logit-normal around {accuracy} (sd "
             f"{problem_sd}: floors and ceilings by problem), a dominant wrong answer per problem; later candidates "
@@ -240,8 +331,8 @@ class ConfirmatorySimulator(Simulator):
         dominant = rng.beta(2.0, 2.0, n)
         lengths = 1 + rng.poisson(2.5, n)
         lengths[rng.random(n) < 0.05] = 0
-        confirm = effect if self.metric == "confirmatory_share" else 0.0
-        correct_after_wrong = effect if self.metric != "confirmatory_share" else 0.0
+        confirm = effect if self.confirming else 0.0
+        correct_after_wrong = effect if not self.confirming else 0.0
         out = []
         for i in range(n):
 
@@ -262,7 +353,11 @@ class ConfirmatorySimulator(Simulator):
                 id=f"p{i}", values=values, correct=[v == 0 for v in values], transitions=transitions(values, 0),
                 first_end=1 if values else None,
             )  # fmt: skip
-            out.append(TraceResult(a, truncated_correct=a.first_correct, tokens_total=10, tokens_after_first=8))
+            resampled: list[Number | None] = [
+                draw() if rng.random() > 0.05 else None for _ in range(self.cfg.resamples)
+            ]
+            out.append(TraceResult(a, truncated_correct=a.first_correct, tokens_total=10, tokens_after_first=8,
+                                   resampled=resampled))  # fmt: skip
         return out
 
     def measure(self, data: list[TraceResult], seed: int) -> list[Finding]:
@@ -287,6 +382,7 @@ class ConfirmatoryStudy(Study[ConfirmatoryConfig]):
             work.generate(m, n, prompt, solve)
             work.generate(m, n, prompt + n * (solve + 8), check)
             work.generate(m, n, prompt + n * solve, cfg.force_tokens)
+            work.generate(m, n * cfg.resamples, cfg.resamples * prompt, solve)  # independent first answers
         if cfg.extractor == "llm":  # about 5 lines a trace, each with the question and earlier lines
             reader = cfg.extractor_model or m
             work.generate(reader, 5 * n, 5 * n * 150, 8)
@@ -298,11 +394,14 @@ class ConfirmatoryStudy(Study[ConfirmatoryConfig]):
     def run(self, ctx: RunContext, cfg: ConfirmatoryConfig) -> list[Finding]:
         imported = _source(cfg)
         model = ctx.model()
+        resampled: list[list[Number | None]] = []
         if imported is None:
-            traces = generate_traces(model, problems(cfg, cfg.n_problems, ctx.seed), cfg, ctx.seed)
+            items = problems(cfg, cfg.n_problems, ctx.seed)
+            traces = generate_traces(model, items, cfg, ctx.seed)
+            resampled = resample_first_answers(model, items, cfg, ctx.seed)
         else:
             traces = imported
-        found = _candidates(ctx, cfg, traces)
+        found = _candidates(ctx, cfg, traces, generated=imported is None)
         analyses = [analyse(t, _given(c)) for t, c in zip(traces, found, strict=True)]
         if imported is None:
             truncated = forced_answers(model, traces, analyses, cfg)
@@ -310,10 +409,10 @@ class ConfirmatoryStudy(Study[ConfirmatoryConfig]):
             truncated = [a.first_correct for a in analyses]
         tok = model.tokenizer
         results = []
-        for t, a, cut in zip(traces, analyses, truncated, strict=True):
+        for i, (t, a, cut) in enumerate(zip(traces, analyses, truncated, strict=True)):
             total = len(tok(t.trace, add_special_tokens=False)["input_ids"])
             after = len(tok(t.trace[a.first_end :], add_special_tokens=False)["input_ids"]) if a.first_end else 0
-            results.append(TraceResult(a, cut, total, after))
+            results.append(TraceResult(a, cut, total, after, resampled[i] if resampled else []))
         source = "generated" if imported is None else f"imported from {cfg.traces}"
         label = imported[0].model if imported and imported[0].model else ""
         findings = measure(results, model=label, margin=cfg.margin, seed=ctx.seed, n_bootstrap=cfg.n_bootstrap)
@@ -327,7 +426,8 @@ class ConfirmatoryStudy(Study[ConfirmatoryConfig]):
             {"unit": t.id, "item": "trace", "arm": "generated" if imported is None else "imported",
              "model": t.model or None, "prompt": t.question, "output": t.trace,
              "verdict": "final correct" if a.final_correct else "final wrong", "gold": t.answer,
-             "candidates": a.values, "transitions": a.transitions, "truncated_correct": r.truncated_correct}
+             "candidates": a.values, "transitions": a.transitions, "truncated_correct": r.truncated_correct,
+             "resampled_first_answers": r.resampled}
             for t, a, r in zip(traces, analyses, results, strict=True)
         )  # fmt: skip
         return findings
