@@ -95,6 +95,9 @@ def test_a_judge_that_reads_its_own_texts_better_comes_out_present() -> None:
     assert f["self_auroc"].verdict == "present" and f["self_accuracy"].verdict == "present"
     assert f["privileged_access"].verdict == "present"
     assert f["style_confound"].verdict != "present"
+    # the interaction's self advantage comes from the subject judge, not the cross judge
+    assert f["subject_own_minus_other_texts"].verdict == "present"
+    assert f["cross_own_minus_other_texts"].verdict != "present"
 
 
 def test_a_better_general_judge_is_not_privileged_access() -> None:

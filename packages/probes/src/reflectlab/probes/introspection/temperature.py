@@ -276,6 +276,33 @@ def measure(
                     details={"judge": judge_name, "texts": cross},
                 )
             )
+        for name, judge_name, mine, theirs in (("subject", model, own, other), ("cross", cross, other, own)):
+            findings.append(
+                Finding.from_estimate(
+                    cluster_auroc_contrast_ci(
+                        [
+                            (1.0, scores["self" if name == "subject" else "cross"], mine),
+                            (-1.0, scores["self" if name == "subject" else "cross"], theirs),
+                        ],
+                        hot,
+                        topics,
+                        unit=UNIT,
+                        alternative="greater",
+                        seed=seed,
+                        n_resamples=n_bootstrap,
+                    ),
+                    metric=f"{name}_own_minus_other_texts",
+                    control="the same judge on the other model's texts",
+                    control_value=0.0,
+                    margin=DIAGNOSTIC_MARGIN,
+                    details={
+                        "judge": judge_name,
+                        "definition": "AUROC of this judge on its own model's texts minus on the other model's, "
+                        "resampled by topic: which judge the interaction's self advantage comes from (each half "
+                        "also carries how much easier one author's texts are to read)",
+                    },
+                )
+            )
         findings.append(
             Finding.from_estimate(
                 cluster_auroc_contrast_ci(
