@@ -150,3 +150,25 @@ def test_ground_truth_only_reports() -> None:
     blind = truth.blind()
     assert not hasattr(blind[0], "answer")
     assert truth.correct(["a", "a"], ["2", "3"]) == [True, False]
+
+
+def test_self_questioning_never_trains_on_a_held_out_question() -> None:
+    from reflectlab.selfplay.self_play.self_questioning import (
+        Solved,
+        parse_proposal,
+        question_keys,
+        training_examples,
+        without_held_out,
+    )
+
+    held_out = question_keys((3, 4), ("+",)) | question_keys((9, 2), ("-",))
+    proposals = [parse_proposal(t) for t in ("What is 4 + 3?", "What is 5 * 6?", "nonsense", "What is 9 - 2?")]
+    solved = Solved(proposals, [["7", "7"], ["30", "30"], ["7", "7"]], [[1.0, 1.0], [1.0, 1.0], [1.0, 1.0]],
+                    [1.0, 1.0, 0.0, 1.0])  # fmt: skip
+    kept = without_held_out(solved, held_out)
+    assert [p.text for p in kept.proposals] == ["What is 5 * 6?", "nonsense"]  # the commuted twin of 3 + 4 goes too
+    assert kept.answers == [["30", "30"]] and kept.proposer_rewards == [1.0, 0.0]
+    trained_on = [turn["content"] for example in training_examples(kept) for turn in example]
+    assert not any(q in text for text in trained_on for q in ("4 + 3", "3 + 4", "9 - 2"))
+    assert len(training_examples(solved)) > len(training_examples(kept))
+    assert question_keys((9, 2), ("-",)) == {"9 - 2"}  # subtraction does not commute

@@ -7,6 +7,9 @@ proposer reward = 1 when the problem is neither unanimous nor all-different. The
 the current model on the rewarded solutions and proposals (filtered behaviour cloning: the binary-reward policy
 improvement step), or (``trainer: rl-scored``) gives every group with its rewards to the ``rl-scored`` trainer.
 
+A proposal that is one of the held-out questions (or, for + and *, its commuted twin) is left out of the update with
+its solutions and rewards, so the loop never trains on what it is measured on (issue 21).
+
 The loop sees the question text only. The ground truth (the exact value of each proposed expression, and a fixed
 held-out set) is read afterwards, per round: the precision of the majority vote, held-out accuracy, and the
 difficulty the proposer drifts to. A simulated arm (``simulated.*``) runs the same rewards with a solver whose
@@ -433,6 +436,42 @@ class SelfQuestioningSimulator(Simulator):
                        margin=self.cfg.margin, model="simulated")  # fmt: skip
 
 
+def question_keys(operands: tuple[int, ...], operators: tuple[str, ...]) -> set[str]:
+    """The expression and, for a single + or *, its commuted twin (``3 + 4`` and ``4 + 3`` are one question)."""
+    keys = {format_expression(operands, operators)}
+    if len(operators) == 1 and operators[0] in "+*":
+        keys.add(format_expression(operands[::-1], operators))
+    return keys
+
+
+def without_held_out(solved: Solved, held_out: set[str]) -> Solved:
+    """The round with every proposal that is a held-out question (or its commuted twin) left out, with its
+    solutions and rewards: the loop must never train on the questions it is measured on."""
+    drop = {id(p) for p in solved.proposals if p.valid and question_keys(p.operands, p.operators) & held_out}
+    if not drop:
+        return solved
+    valid = [p for p in solved.proposals if p.valid]
+    kept_valid = [i for i, p in enumerate(valid) if id(p) not in drop]
+    kept = [i for i, p in enumerate(solved.proposals) if id(p) not in drop]
+    return Solved(
+        [solved.proposals[i] for i in kept],
+        [solved.answers[i] for i in kept_valid],
+        [solved.solver_rewards[i] for i in kept_valid],
+        [solved.proposer_rewards[i] for i in kept],
+    )
+
+
+def training_examples(solved: Solved) -> list[list[dict[str, str]]]:
+    """The filtered behaviour-cloning set: rewarded proposals, and solutions that agreed with their majority."""
+    valid = [p for p in solved.proposals if p.valid]
+    examples = [[*user(PROPOSE), {"role": "assistant", "content": p.text}]
+                for p, r in zip(solved.proposals, solved.proposer_rewards, strict=True) if r > 0]  # fmt: skip
+    examples += [[*p.blind().messages(), {"role": "assistant", "content": o}]
+                 for p, outs, rs in zip(valid, solved.answers, solved.solver_rewards, strict=True)
+                 for o, r in zip(outs, rs, strict=True) if r > 0]  # fmt: skip
+    return examples
+
+
 class SelfQuestioningStudy(Study[SelfQuestioningConfig]):
     side = "self-signal"
     description = "SQLM: propose, solve, reward by majority; majority precision and difficulty drift vs the truth"
@@ -465,7 +504,10 @@ class SelfQuestioningStudy(Study[SelfQuestioningConfig]):
             findings += measure_simulated(cfg, seed=ctx.seed, n_bootstrap=cfg.n_bootstrap)
         return findings
 
-    def _update(self, ctx: RunContext, cfg: SelfQuestioningConfig, model: Model, solved: Solved, t: int) -> Model:
+    def _update(
+        self, ctx: RunContext, cfg: SelfQuestioningConfig, model: Model, solved: Solved, t: int, held_out: set[str]
+    ) -> Model:
+        solved = without_held_out(solved, held_out)
         valid = [p for p in solved.proposals if p.valid]
         if cfg.trainer == "rl-scored":
             groups: list[Group] = [(user(PROPOSE), [p.text for p in solved.proposals], solved.proposer_rewards)]
@@ -474,11 +516,7 @@ class SelfQuestioningStudy(Study[SelfQuestioningConfig]):
             return rl_update(ctx, model, groups, f"r{t}", steps=len(groups), prompts_per_step=1,
                              learning_rate=cfg.rl_learning_rate, num_generations=cfg.solutions,
                              lora_r=cfg.train.lora_r, seed=ctx.seed)  # fmt: skip
-        examples = [[*user(PROPOSE), {"role": "assistant", "content": p.text}]
-                    for p, r in zip(solved.proposals, solved.proposer_rewards, strict=True) if r > 0]  # fmt: skip
-        examples += [[*p.blind().messages(), {"role": "assistant", "content": o}]
-                     for p, outs, rs in zip(valid, solved.answers, solved.solver_rewards, strict=True)
-                     for o, r in zip(outs, rs, strict=True) if r > 0]  # fmt: skip
+        examples = training_examples(solved)
         if not examples:
             return model
         return ctx.fine_tune(examples, cfg.train, f"r{t}", base=model.spec)
@@ -491,11 +529,14 @@ class SelfQuestioningStudy(Study[SelfQuestioningConfig]):
         model = ctx.model()
         base_correct = truth.correct(ids, greedy_answers(model, blind, cfg.answer_tokens))
         ctx.log_metrics({"heldout_accuracy": float(np.mean(base_correct))}, step=0)
+        held_out = set().union(*(question_keys(p.operands, p.operators) for p in heldout))
         reports: list[QuestioningReport] = []
         samples: list[dict[str, Any]] = []
         for t in range(1, cfg.rounds + 1):
             solved = play_round(model, cfg, seed=ctx.seed * 100 + t)
-            model = self._update(ctx, cfg, model, solved, t)
+            dropped = len(solved.proposals) - len(without_held_out(solved, held_out).proposals)
+            model = self._update(ctx, cfg, model, solved, t, held_out)
+            ctx.log_metrics({"proposals_dropped_as_held_out": float(dropped)}, step=t)
             report = report_round(solved)  # the truth meets the round only after its update
             report.heldout_correct = truth.correct(ids, greedy_answers(model, blind, cfg.answer_tokens))
             reports.append(report)
@@ -505,7 +546,9 @@ class SelfQuestioningStudy(Study[SelfQuestioningConfig]):
                 outs, rs = next(valid) if p.valid else ([], [])
                 samples.append({"unit": f"round {t}", "item": n, "prompt": PROPOSE, "output": p.text, "score": r,
                                 "round": t, "expression": p.expression, "solutions": outs, "solver_rewards": rs,
-                                "gold": evaluate(p.operands, p.operators) if p.valid else None})  # fmt: skip
+                                "gold": evaluate(p.operands, p.operators) if p.valid else None,
+                                "held_out_question": bool(p.valid
+                                                          and question_keys(p.operands, p.operators) & held_out)})  # fmt: skip
         ctx.log_samples(samples)
         plot_rounds(ctx.out_dir / "truth_tracking.png",
                     {k: [r.metrics()[k] for r in reports] for k in ("majority_precision", "single_sample_accuracy",
